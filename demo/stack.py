@@ -1,0 +1,214 @@
+"""Start and stop the demo stack: the sandbox API and ``airflow standalone`` on SQLite.
+
+Every process of the stack carries the environment variable ``RELIABLE_API_DEMO_ID``; stopping
+the stack ends each process that carries it, so nothing is left behind, even processes that
+left the process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+MARKER = "RELIABLE_API_DEMO_ID"
+SANDBOX_CONN_ID = "reliable_api_sandbox"
+
+
+class DemoError(RuntimeError):
+    """The demo stack could not start, or a DAG run did not succeed."""
+
+
+@dataclass
+class DemoStack:
+    """The sandbox API and Airflow standalone, started together, stopped together.
+
+    :param home: ``AIRFLOW_HOME`` of the demo (SQLite DB, logs, generated password).
+    :param airflow_port: port of Airflow's API server and UI.
+    :param sandbox_port: port of the sandbox API.
+    """
+
+    home: Path
+    airflow_port: int = 8080
+    sandbox_port: int = 8099
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def airflow_url(self) -> str:
+        """The Airflow UI and REST API address."""
+        return f"http://127.0.0.1:{self.airflow_port}"
+
+    @property
+    def sandbox_url(self) -> str:
+        """The sandbox API address."""
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    def environment(self) -> dict[str, str]:
+        """The environment of every process of the stack."""
+        connection = {
+            "conn_type": "reliable_http",
+            "host": self.sandbox_url,
+            "extra": {"rate_limit": "20/s", "burst": 5, "limiter_backend": "sqlite"},
+        }
+        return {
+            **os.environ,
+            MARKER: self.run_id,
+            # airflow standalone starts its components as `airflow ...` found on PATH.
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__API__PORT": str(self.airflow_port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__BASE_URL": self.airflow_url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.airflow_url}/execution/",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            "AIRFLOW_CONN_" + SANDBOX_CONN_ID.upper(): json.dumps(connection),
+        }
+
+    def start(self, *, timeout: float = 240.0) -> None:
+        """Start the sandbox and Airflow; return when the API server and scheduler are healthy.
+
+        :raises DemoError: when a component exits or is not healthy within ``timeout`` seconds.
+        """
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = self.environment()
+        self._spawn(
+            [sys.executable, "-m", "reliable_api.testing.sandbox", "--port", str(self.sandbox_port)],
+            env,
+            "sandbox.log",
+        )
+        self._spawn([sys.executable, "-m", "airflow", "standalone"], env, "standalone.log")
+        deadline = time.monotonic() + timeout
+        self._wait_until(lambda: _get_ok(f"{self.sandbox_url}/_sandbox/health"), deadline, "sandbox API")
+        self._wait_until(self._airflow_healthy, deadline, "Airflow API server and scheduler")
+
+    def login(self) -> tuple[str, str]:
+        """The generated admin user and password of the simple auth manager."""
+        generated = self.home / "simple_auth_manager_passwords.json.generated"
+        passwords: dict[str, str] = json.loads(generated.read_text())
+        user, password = next(iter(passwords.items()))
+        return user, password
+
+    def api_client(self) -> httpx.Client:
+        """An httpx client for Airflow's REST API, authenticated as the admin user."""
+        user, password = self.login()
+        token = httpx.post(
+            f"{self.airflow_url}/auth/token", json={"username": user, "password": password}, timeout=30
+        )
+        token.raise_for_status()
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        return httpx.Client(base_url=f"{self.airflow_url}/api/v2", headers=headers, timeout=30)
+
+    def run_dag(self, dag_id: str, *, timeout: float = 300.0) -> str:
+        """Trigger ``dag_id`` through the REST API and wait for the run to end; return its state."""
+        deadline = time.monotonic() + timeout
+        with self.api_client() as api:
+            self._wait_until(lambda: api.get(f"/dags/{dag_id}").status_code == 200, deadline, dag_id)
+            run = api.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
+            run.raise_for_status()
+            run_id = run.json()["dag_run_id"]
+            while time.monotonic() < deadline:
+                state: str = api.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+                if state in ("success", "failed"):
+                    return state
+                time.sleep(2)
+        raise DemoError(f"DAG run {run_id} of {dag_id} did not finish within {timeout:.0f} s")
+
+    def stop(self, *, grace: float = 30.0) -> None:
+        """Stop every process of the stack: SIGTERM, then SIGKILL after ``grace`` seconds."""
+        for process in self._processes:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in self._processes:
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for pid in self.leftover_pids():
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for process in self._processes:
+            process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while self.leftover_pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def leftover_pids(self) -> list[int]:
+        """The processes still alive that belong to this stack (found by their environment)."""
+        marker = f"{MARKER}={self.run_id}".encode()
+        return [pid for pid in _all_pids() if marker in _environ_of(pid).split(b"\0")]
+
+    def __enter__(self) -> DemoStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _spawn(self, command: list[str], env: dict[str, str], log_name: str) -> None:
+        log = (self.home / log_name).open("ab")
+        # A new session makes the process the leader of its own group, so stop() can signal
+        # the whole tree at once.
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
+        )
+        log.close()
+        self._processes.append(process)
+
+    def _airflow_healthy(self) -> bool:
+        try:
+            health = httpx.get(f"{self.airflow_url}/api/v2/monitor/health", timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        return all(
+            health.get(part, {}).get("status") == "healthy"
+            for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        )
+
+    def _wait_until(self, condition: Callable[[], bool], deadline: float, what: str) -> None:
+        while time.monotonic() < deadline:
+            for process in self._processes:
+                if process.poll() is not None:
+                    raise DemoError(f"{process.args!r} exited with {process.returncode}; see {self.home}")
+            if condition():
+                return
+            time.sleep(1)
+        raise DemoError(f"timed out waiting for {what}; logs in {self.home}")
+
+
+def _get_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _all_pids() -> Iterator[int]:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            yield int(entry)
+
+
+def _environ_of(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return b""

@@ -1,0 +1,1 @@
+"""Airflow hooks: the thin layer that reads connections and calls the reliability logic."""

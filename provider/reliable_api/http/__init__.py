@@ -1,0 +1,1 @@
+"""HTTP reliability logic: retry policy, header parsing, paginators, redaction."""

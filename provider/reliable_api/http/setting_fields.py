@@ -1,0 +1,129 @@
+"""The settings of a ``reliable_http`` connection, declared once for the UI form and the hook.
+
+The same :data:`SETTING_FIELDS` produce the connection form fields in ``get_provider_info`` and
+the validation in :class:`reliable_api.http.settings.HttpSettings`, so the form and the code cannot
+drift apart. Pure data: Airflow's providers manager imports this through ``get_provider_info``, so
+it must not import Airflow (that would be circular) nor anything heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+LIMITER_BACKENDS = ("memory", "sqlite", "postgres", "redis")
+
+
+@dataclass(frozen=True)
+class SettingField:
+    """One connection setting as shown in the Airflow UI connection form."""
+
+    name: str
+    label: str
+    description: str
+    json_type: str
+    default: Any
+    constraints: Mapping[str, Any] = field(default_factory=dict)
+
+    def conn_field(self) -> dict[str, Any]:
+        """Return the ``conn-fields`` entry for provider info."""
+        schema: dict[str, Any] = {"type": [self.json_type, "null"], **self.constraints}
+        if self.default is not None:
+            schema["default"] = self.default
+        return {"label": self.label, "description": self.description, "schema": schema}
+
+
+SETTING_FIELDS: tuple[SettingField, ...] = (
+    SettingField(
+        "rate_limit",
+        "Rate limit",
+        "Requests allowed, shared by every worker: '20/s', '1000/h', '100/10s'. Empty: no limit.",
+        "string",
+        None,
+    ),
+    SettingField(
+        "burst", "Burst", "Requests allowed at once above the steady rate.", "integer", 1, {"minimum": 1}
+    ),
+    SettingField(
+        "limiter_backend",
+        "Limiter backend",
+        "Where the shared limit lives: memory (one process), sqlite (one machine), "
+        "postgres or redis (many machines).",
+        "string",
+        "sqlite",
+        {"enum": list(LIMITER_BACKENDS)},
+    ),
+    SettingField(
+        "limiter_conn_id",
+        "Limiter connection id",
+        "Airflow connection of the Redis or Postgres server holding the shared limit "
+        "(default: the state DB connection).",
+        "string",
+        None,
+    ),
+    SettingField(
+        "adaptive",
+        "Adaptive rate",
+        "Slow down on 429 and follow the API's RateLimit and Retry-After headers.",
+        "boolean",
+        True,
+    ),
+    SettingField(
+        "max_retries",
+        "Max retries",
+        "Retries of a transient failure (429, 5xx, timeouts).",
+        "integer",
+        5,
+        {"minimum": 0, "maximum": 100},
+    ),
+    SettingField(
+        "backoff_base",
+        "Backoff base (s)",
+        "First backoff of the exponential schedule.",
+        "number",
+        0.5,
+        {"minimum": 0},
+    ),
+    SettingField(
+        "backoff_cap",
+        "Backoff cap (s)",
+        "Longest single backoff, before jitter.",
+        "number",
+        60.0,
+        {"minimum": 0},
+    ),
+    SettingField(
+        "connect_timeout",
+        "Connect timeout (s)",
+        "Seconds to wait for a connection.",
+        "number",
+        10.0,
+        {"minimum": 0.001},
+    ),
+    SettingField(
+        "read_timeout",
+        "Read timeout (s)",
+        "Seconds to wait for a response.",
+        "number",
+        60.0,
+        {"minimum": 0.001},
+    ),
+    SettingField(
+        "defer_after",
+        "Defer after (s)",
+        "A wait longer than this frees the worker slot: the task defers to the triggerer.",
+        "number",
+        30.0,
+        {"minimum": 0},
+    ),
+    SettingField(
+        "max_retry_after",
+        "Max Retry-After (s)",
+        "Cap on a Retry-After the API sends; a longer one is treated as this and deferred.",
+        "number",
+        3600.0,
+        {"minimum": 0},
+    ),
+)
+SETTING_NAMES = frozenset(f.name for f in SETTING_FIELDS)

@@ -1,0 +1,1 @@
+"""The shared rate limiter and its backends."""
