@@ -92,9 +92,15 @@ def _coerce(spec: SettingField, value: Any) -> Any:
                 raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
             return text
     except (TypeError, ValueError):
-        raise ConfigurationError(f"{name} must be a {spec.json_type}, got {value!r}") from None
+        raise ConfigurationError(
+            f"{name} must be {_article(spec.json_type)} {spec.json_type}, got {value!r}"
+        ) from None
     low, high = spec.constraints.get("minimum"), spec.constraints.get("maximum")
     if (low is not None and number < low) or (high is not None and number > high):
         bounds = f">= {low}" if high is None else f"between {low} and {high}"
         raise ConfigurationError(f"{name} must be {bounds}, got {value!r}")
     return number
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"

@@ -21,7 +21,7 @@ _UNIT_SECONDS = {
     "day": 86400.0,
 }
 _RATE = re.compile(
-    r"^\s*(?P<count>\d+(?:\.\d+)?)\s*/\s*(?P<multiple>\d+(?:\.\d+)?)?\s*(?P<unit>[a-z]+?)s?\s*$",
+    r"^\s*(?P<count>\d+(?:\.\d+)?)\s*/\s*(?P<multiple>\d+(?:\.\d+)?)?\s*(?P<unit>[a-z]+)\s*$",
     re.IGNORECASE,
 )
 
@@ -55,6 +55,8 @@ def parse_rate(text: str, *, field: str = "rate_limit") -> Rate:
     """
     match = _RATE.match(text) if isinstance(text, str) else None
     unit = match.group("unit").lower() if match else ""
+    if unit not in _UNIT_SECONDS and unit.endswith("s"):
+        unit = unit[:-1]  # plural: "hours", "mins"
     if not match or unit not in _UNIT_SECONDS:
         raise ConfigurationError(
             f"{field} must look like '20/s', '1000/h', '5/min' or '100/10s', got {text!r}"

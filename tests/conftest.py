@@ -1,0 +1,90 @@
+"""Shared test set-up: a throwaway Airflow home, and the Postgres and Redis services.
+
+Tests that need Postgres or Redis skip with a reason when the service is unreachable, except
+under ``CI=true``, where an unreachable service fails them: CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+# Airflow reads its configuration when first imported: point it at a throwaway home before any
+# test module imports it, so tests never touch a developer's own Airflow.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="reliable_api_tests_")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(__file__), "..", "dags")
+
+POSTGRES_HOST, POSTGRES_PORT = os.environ.get("RELIABLE_API_TEST_PG", "127.0.0.1:5432").split(":")
+REDIS_HOST, REDIS_PORT = os.environ.get("RELIABLE_API_TEST_REDIS", "127.0.0.1:6379").split(":")
+
+
+def running_in_ci() -> bool:
+    """Whether this run is CI, where every service-backed test must run."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def is_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether a TCP server accepts connections at ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip the test when the service is down, or fail it under ``CI=true``."""
+    if is_reachable(host, port):
+        return
+    message = f"{name} is unreachable at {host}:{port}"
+    if running_in_ci():
+        pytest.fail(f"{message}; under CI=true it is required (.ci/run starts it)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of a fresh Postgres database, dropped at the end of the session."""
+    require_service("PostgreSQL", POSTGRES_HOST, int(POSTGRES_PORT))
+    import psycopg2
+
+    name = f"reliable_api_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(host=POSTGRES_HOST, port=POSTGRES_PORT, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql+psycopg2://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{name}"
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """URL of the Redis server; keys under the test's :func:`redis_namespace` are removed after."""
+    require_service("Redis", REDIS_HOST, int(REDIS_PORT))
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+
+
+@pytest.fixture
+def redis_namespace(redis_url: str) -> Iterator[str]:
+    """A key prefix unique to this test; every key under it is deleted afterwards."""
+    import redis
+
+    prefix = f"reliable_api_test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
