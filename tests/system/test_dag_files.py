@@ -1,0 +1,61 @@
+"""Every sample DAG parses without errors, and parsing stays light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+DAG_FILES = sorted(p for p in DAGS.glob("*.py") if not p.name.startswith("_"))
+
+# Modules that cost seconds or hundreds of MB to import: never at DAG parse time.
+HEAVY_MODULES = ("great_expectations", "pandas", "numpy", "redis", "psycopg2", "psycopg", "pymysql")
+
+
+def test_there_are_dag_files() -> None:
+    assert DAG_FILES
+
+
+def test_dagbag_has_no_import_errors() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    assert len(bag.dags) >= len(DAG_FILES)
+
+
+def heavy_modules_imported_by(import_code: str) -> list[str]:
+    """Run ``import_code`` in a fresh interpreter and return the heavy modules it imported."""
+    report = f"print(json.dumps(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)))"
+    probe = f"import json, sys\n{import_code}\n{report}"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    return list(json.loads(result.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_parsing_a_dag_file_imports_nothing_heavy(dag_file: Path) -> None:
+    load = (
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('dag_under_test', {str(dag_file)!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))"
+    )
+    assert heavy_modules_imported_by(load) == []
+
+
+def test_provider_modules_a_dag_may_import_are_light() -> None:
+    from reliable_api.get_provider_info import get_provider_info
+
+    info = get_provider_info()
+    modules = [
+        m
+        for group in ("hooks", "operators", "triggers")
+        for e in info.get(group, [])
+        for m in e["python-modules"]
+    ]
+    assert heavy_modules_imported_by("\n".join(f"import {m}" for m in modules)) == []
