@@ -1,0 +1,269 @@
+"""What sits in front of the ``/v1`` routes, as an API gateway would: an ASGI middleware.
+
+For each ``/v1`` request, in this order: count it, authenticate, rate limit (429 or headers on the
+way out), decide its fault, honour its Idempotency-Key, then let the FastAPI routes serve it.
+``/_sandbox`` requests pass straight through: they are never limited, faulted or counted.
+
+It is pure ASGI and the outermost layer, because a connection reset needs the server's own
+``send`` (uvicorn's, which knows the transport), not one wrapped by Starlette's middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import socket
+import struct
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reliable_api.testing.sandbox.errors import ApiError
+from reliable_api.testing.sandbox.faults import Fault, request_identity
+from reliable_api.testing.sandbox.headers import rate_limit_headers, retry_after
+from reliable_api.testing.sandbox.idempotency import StoredResponse, request_fingerprint
+from reliable_api.testing.sandbox.state import SandboxState
+from reliable_api.testing.sandbox.store import RESOURCES
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+ANONYMOUS = "anonymous"
+JSON_TYPE = (b"content-type", b"application/json")
+#: What each injected failure looks like: a 502 comes from a proxy, so it is HTML, not JSON.
+FAULT_RESPONSES: dict[Fault, tuple[int, bytes, bytes]] = {
+    Fault.ERROR_500: (
+        500,
+        b"application/json",
+        b'{"error":{"type":"internal_error","message":"injected"}}',
+    ),
+    Fault.ERROR_502: (502, b"text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    Fault.ERROR_503: (503, b"application/json", b'{"error":{"type":"unavailable","message":"injected"}}'),
+    Fault.MALFORMED: (200, b"application/json", b'{"data":[{"id":"con_000001","email":"ada@exa'),
+}
+
+
+def route_label(method: str, path: str) -> str:
+    """The route a request is counted under, e.g. ``GET /v1/contacts/{id}``."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 2 or len(parts) > 3 or parts[1] not in RESOURCES:
+        return f"{method} other"
+    tail = "" if len(parts) == 2 else "/" + (parts[2] if parts[2] in ("search", "batch") else "{id}")
+    return f"{method} /v1/{parts[1]}{tail}"
+
+
+def presented_key(headers: Headers) -> str | None:
+    """The API key a request carries, from ``Authorization: Bearer`` or ``X-API-Key``."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return headers.get("x-api-key")
+
+
+def client_label(key: str | None) -> str:
+    """How stats and the limiter name a client, without repeating its secret."""
+    return ANONYMOUS if key is None else "key-" + hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+async def send_response(send: Send, status: int, body: bytes, headers: RawHeaders) -> None:
+    """Send a complete response with a Content-Length."""
+    start: Message = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-length", str(len(body)).encode()), *headers],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body})
+
+
+async def reset_connection(send: Send, receive: Receive) -> None:
+    """Drop the connection with a TCP RST and no response, as a crashed load balancer would.
+
+    uvicorn's ``send`` is a method of the request cycle that holds the asyncio transport. Setting
+    SO_LINGER to 0 makes closing the socket send RST, so the client sees "connection reset".
+
+    :raises RuntimeError: when the server is not uvicorn (then the client gets a 500).
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "abort"):
+        raise RuntimeError("the reset fault needs uvicorn, whose send() exposes the transport")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    # Wait until the server has noticed, so it does not complain that no response was sent.
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands out the already read ``body`` first, then defers to ``receive``."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+class _Recorder:
+    """Passes the app's response on and keeps a copy of it (for Idempotency-Key replays)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 500
+        self.headers: RawHeaders = []
+        self.body: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+        elif message["type"] == "http.response.body":
+            self.body.append(message.get("body", b""))
+        await self._send(message)
+
+    def response(self) -> StoredResponse:
+        return StoredResponse(self.status, self.headers, b"".join(self.body))
+
+
+def _decorating(send: Send, headers: RawHeaders, on_status: Callable[[int], None]) -> Send:
+    """A ``send`` that adds ``headers`` to the response and reports its status."""
+
+    async def decorated(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            on_status(message["status"])
+            message = {**message, "headers": [*message.get("headers", []), *headers]}
+        await send(message)
+
+    return decorated
+
+
+class Gateway:
+    """ASGI middleware applying the sandbox's authentication, rate limit, faults and idempotency.
+
+    :param app: the FastAPI app with the routes.
+    :param state: the sandbox's shared state.
+    """
+
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection event."""
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        state = self.state
+        headers = Headers(scope=scope)
+        key = presented_key(headers)
+        client = client_label(key)
+        route = route_label(scope["method"], scope["path"])
+        state.stats.request(route, client)
+        added: RawHeaders = []
+        decorated = _decorating(send, added, state.stats.response)
+        try:
+            self._authenticate(key)
+            added += self._admit(client)
+            await self._serve(scope, headers, receive, send, decorated, client)
+        except ApiError as error:
+            extra = [(name.encode(), value.encode()) for name, value in error.headers]
+            await send_response(
+                decorated,
+                error.status,
+                json.dumps(error.body, separators=(",", ":")).encode(),
+                [JSON_TYPE, *extra],
+            )
+
+    def _authenticate(self, key: str | None) -> None:
+        accepted = self.state.config.api_keys
+        if not accepted:
+            return
+        if key is None:
+            raise ApiError(
+                401,
+                "unauthenticated",
+                "send Authorization: Bearer <key> or X-API-Key",
+                headers=[("WWW-Authenticate", "Bearer")],
+            )
+        if key not in accepted:
+            raise ApiError(403, "forbidden", "this API key is not accepted")
+
+    def _admit(self, client: str) -> RawHeaders:
+        """Rate limit the request: its rate-limit headers, or a 429 error carrying them."""
+        state, config = self.state, self.state.config
+        if state.limiter is None:
+            state.stats.admitted()
+            return []
+        decision = state.limiter.acquire(client)
+        now = state.wall()
+        headers = rate_limit_headers(decision, state.limiter.policy, config, now=now)
+        if decision.allowed:
+            state.stats.admitted()
+            return [(name.encode(), value.encode()) for name, value in headers]
+        if config.retry_after:
+            header = retry_after(
+                decision.retry_after, http_date=config.retry_after_format == "http-date", now=now
+            )
+            headers.append(("Retry-After", header.value))
+            state.stats.promise(client, header.promised_wait)
+        raise ApiError(429, "rate_limited", "too many requests", headers=headers)
+
+    async def _serve(
+        self, scope: Scope, headers: Headers, receive: Receive, raw_send: Send, send: Send, client: str
+    ) -> None:
+        """Inject the request's fault, or replay or run it (under its Idempotency-Key, if any)."""
+        state, config = self.state, self.state.config
+        body = await read_body(receive)
+        try:
+            parsed: object = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        # Creates and batches are the POST routes; the header means nothing elsewhere.
+        idempotency_key = (
+            headers.get("idempotency-key") if config.idempotency and scope["method"] == "POST" else None
+        )
+        query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        fault = state.faults.decide(
+            config, request_identity(scope["method"], scope["path"], query, idempotency_key, parsed)
+        )
+        if fault is not Fault.NONE:
+            state.stats.faults[fault.value] += 1
+        if fault in FAULT_RESPONSES:
+            status, content_type, fault_body = FAULT_RESPONSES[fault]
+            await send_response(send, status, fault_body, [(b"content-type", content_type)])
+            return
+        if fault is Fault.RESET:
+            await reset_connection(raw_send, receive)
+            return
+
+        if idempotency_key is not None:
+            fingerprint = request_fingerprint(scope["method"], scope["path"], body)
+            stored = state.idempotency.begin(client, idempotency_key, fingerprint)
+            if stored is not None:
+                state.stats.idempotent_replays += 1
+                await send_response(
+                    send, stored.status, stored.body, [*stored.headers, (b"idempotent-replayed", b"true")]
+                )
+                return
+        recorder = _Recorder(send)
+        try:
+            if fault is Fault.SLOW:
+                await asyncio.sleep(config.slow_seconds)
+            await self.app(scope, replaying(body, receive), recorder)
+        finally:
+            if idempotency_key is not None:
+                state.idempotency.finish(client, idempotency_key, recorder.response())
