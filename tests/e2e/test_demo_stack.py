@@ -1,0 +1,86 @@
+"""The ``make demo`` stack, headless: a real scheduler, triggerer, dag-processor and API server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from demo.stack import REPO, DemoStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def processes_with_home(home: Path) -> list[int]:
+    """Pids of live processes whose environment points AIRFLOW_HOME at ``home``."""
+    marker = f"AIRFLOW_HOME={home}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if marker in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def test_rest_api_triggered_run_succeeds_and_nothing_is_left_behind(tmp_path: Path) -> None:
+    stack = DemoStack(home=tmp_path / "airflow", airflow_port=free_port(), sandbox_port=free_port())
+    with stack:
+        assert stack.run_dag("sandbox_smoke") == "success"
+        with stack.api_client() as api:
+            runs = api.get("/dags/sandbox_smoke/dagRuns").json()["dag_runs"]
+            run_id = runs[0]["dag_run_id"]
+            xcom = api.get(
+                f"/dags/sandbox_smoke/dagRuns/{run_id}/taskInstances/fetch_first_page/xcomEntries/return_value"
+            )
+        assert xcom.status_code == 200
+        assert xcom.json()["value"]["records"] == 25
+        stats = httpx.get(f"{stack.sandbox_url}/_sandbox/stats", timeout=10).json()
+        assert stats["requests_total"] >= 1
+    assert stack.leftover_pids() == []
+    assert processes_with_home(stack.home) == []
+    for port in (stack.airflow_port, stack.sandbox_port):
+        with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            pass
+
+
+def test_make_demo_once_runs_the_dag_and_exits_cleanly(tmp_path: Path) -> None:
+    home = tmp_path / "airflow"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "demo",
+            "--once",
+            "--home",
+            str(home),
+            "--airflow-port",
+            str(free_port()),
+            "--sandbox-port",
+            str(free_port()),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Airflow UI:   http://127.0.0.1:" in result.stdout
+    assert "(login: admin / " in result.stdout
+    assert "sandbox_smoke: success" in result.stdout
+    assert processes_with_home(home) == []
