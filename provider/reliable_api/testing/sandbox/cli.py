@@ -87,8 +87,7 @@ def to_cli_args(config: SandboxConfig) -> list[str]:
             continue
         if isinstance(value, bool):
             args.append(flag(name) if value else "--no-" + flag(name).removeprefix("--"))
-        elif isinstance(value, tuple):
-            args += [flag(name), ",".join(value)]
         else:
-            args += [flag(name), str(value)]
+            # "--flag=value", because a value may start with a dash (an API key, a negative seed).
+            args.append(f"{flag(name)}={','.join(value) if isinstance(value, tuple) else value}")
     return args

@@ -50,7 +50,7 @@ COMPANY_WORDS = (
 )  # fmt: skip
 COMPANY_SUFFIXES = ("Inc", "GmbH", "Ltd", "LLC", "SA", "BV", "Group", "Labs")
 #: Area codes that libphonenumber accepts as valid US/UK/DE numbers with the subscriber shapes below.
-PHONE_PLANS = (("+1", "212"), ("+1", "415"), ("+1", "617"), ("+44", "20"), ("+49", "30"))
+PHONE_PLANS = (("+1", "212"), ("+1", "415"), ("+1", "617"), ("+44", "207"), ("+49", "30"))
 MONTHS = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
