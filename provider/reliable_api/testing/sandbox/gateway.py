@@ -250,9 +250,11 @@ class Gateway:
             await reset_connection(raw_send, receive)
             return
 
+        # The store as it is now: a reset while this request runs must not see it finish.
+        keys = state.idempotency
         if idempotency_key is not None:
             fingerprint = request_fingerprint(scope["method"], scope["path"], body)
-            stored = state.idempotency.begin(client, idempotency_key, fingerprint)
+            stored = keys.begin(client, idempotency_key, fingerprint)
             if stored is not None:
                 state.stats.idempotent_replays += 1
                 await send_response(
@@ -266,4 +268,4 @@ class Gateway:
             await self.app(scope, replaying(body, receive), recorder)
         finally:
             if idempotency_key is not None:
-                state.idempotency.finish(client, idempotency_key, recorder.response())
+                keys.finish(client, idempotency_key, recorder.response())
