@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ def api(sandbox: SandboxServer) -> Iterator[httpx.Client]:
 ALL_IDS = [f"con_{n:06d}" for n in range(1, 501)]
 
 
-def walk_pages(api: httpx.Client, params: dict[str, object]) -> list[str]:
+def walk_pages(api: httpx.Client, params: dict[str, Any]) -> list[str]:
     ids: list[str] = []
     page = 1
     while page is not None:
@@ -30,7 +31,7 @@ def walk_pages(api: httpx.Client, params: dict[str, object]) -> list[str]:
     return ids
 
 
-def walk_offsets(api: httpx.Client, params: dict[str, object]) -> list[str]:
+def walk_offsets(api: httpx.Client, params: dict[str, Any]) -> list[str]:
     ids: list[str] = []
     offset = 0
     while offset is not None:
@@ -40,7 +41,7 @@ def walk_offsets(api: httpx.Client, params: dict[str, object]) -> list[str]:
     return ids
 
 
-def walk_cursor(api: httpx.Client, params: dict[str, object]) -> list[str]:
+def walk_cursor(api: httpx.Client, params: dict[str, Any]) -> list[str]:
     ids: list[str] = []
     url: str | None = str(
         api.build_request("GET", "/v1/contacts", params={**params, "cursor": "", "limit": 53}).url
@@ -53,7 +54,7 @@ def walk_cursor(api: httpx.Client, params: dict[str, object]) -> list[str]:
     return ids
 
 
-def walk_links(api: httpx.Client, params: dict[str, object]) -> list[str]:
+def walk_links(api: httpx.Client, params: dict[str, Any]) -> list[str]:
     ids: list[str] = []
     response = api.get("/v1/contacts", params={**params, "per_page": 64})
     while True:
@@ -63,21 +64,22 @@ def walk_links(api: httpx.Client, params: dict[str, object]) -> list[str]:
         response = api.get(response.links["next"]["url"])
 
 
-WALKS = [walk_pages, walk_offsets, walk_cursor, walk_links]
+Walk = Callable[[httpx.Client, dict[str, Any]], list[str]]
+WALKS: list[Walk] = [walk_pages, walk_offsets, walk_cursor, walk_links]
 
 
 @pytest.mark.parametrize("walk", WALKS)
-def test_walks_the_full_set_exactly_once(api: httpx.Client, walk: object) -> None:
-    assert walk(api, {}) == ALL_IDS  # type: ignore[operator]
+def test_walks_the_full_set_exactly_once(api: httpx.Client, walk: Walk) -> None:
+    assert walk(api, {}) == ALL_IDS
 
 
 @pytest.mark.parametrize("walk", WALKS)
-def test_updated_since_keeps_records_updated_at_or_after(api: httpx.Client, walk: object) -> None:
+def test_updated_since_keeps_records_updated_at_or_after(api: httpx.Client, walk: Walk) -> None:
     records = api.get("/v1/contacts", params={"per_page": 1000}).json()["data"]
     since = sorted(record["updated_at"] for record in records)[300]
     expected = [record["id"] for record in records if record["updated_at"] >= since]
     assert len(expected) == 200
-    assert walk(api, {"updated_since": since}) == expected  # type: ignore[operator]
+    assert walk(api, {"updated_since": since}) == expected
 
 
 def test_link_header_names_first_prev_next_last(api: httpx.Client) -> None:
@@ -109,7 +111,7 @@ def test_new_and_changed_records_show_up_in_an_incremental_read(api: httpx.Clien
         ({"cursor": "zz"}, "cursor"),
     ],
 )
-def test_bad_list_parameters_are_422(api: httpx.Client, params: dict[str, object], field: str) -> None:
+def test_bad_list_parameters_are_422(api: httpx.Client, params: dict[str, Any], field: str) -> None:
     response = api.get("/v1/contacts", params=params)
     assert response.status_code == 422
     assert response.json()["error"]["field"] == field

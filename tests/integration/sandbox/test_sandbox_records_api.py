@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -11,13 +12,14 @@ from reliable_api.testing.sandbox.server import SandboxServer
 
 
 @pytest.fixture
-def api(sandbox: SandboxServer) -> httpx.Client:
+def api(sandbox: SandboxServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=sandbox.url, timeout=10) as client:
-        yield client  # type: ignore[misc]
+        yield client
 
 
-def all_contacts(api: httpx.Client) -> list[dict[str, object]]:
-    return api.get("/v1/contacts", params={"per_page": 1000}).json()["data"]  # type: ignore[no-any-return]
+def all_contacts(api: httpx.Client) -> list[dict[str, Any]]:
+    contacts: list[dict[str, Any]] = api.get("/v1/contacts", params={"per_page": 1000}).json()["data"]
+    return contacts
 
 
 def test_get_one_record_or_a_json_404(api: httpx.Client) -> None:

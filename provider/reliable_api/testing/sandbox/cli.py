@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reliable_api.testing.sandbox.config import CLI_FLAGS, ConfigError, SandboxConfig, field_types
 
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Defaults are suppressed so that only given flags reach SandboxConfig and its defaults win.
     for config_field in dataclasses.fields(SandboxConfig):
         kind = field_types()[config_field.name]
-        kwargs: dict[str, object] = {
+        kwargs: dict[str, Any] = {
             "dest": config_field.name,
             "default": argparse.SUPPRESS,
             "help": f"{config_field.metadata['help']} (default {config_field.default!r})",
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs.update(action="extend", type=_comma_list, metavar="VALUE[,VALUE...]")
         else:
             kwargs["type"] = kind
-        parser.add_argument(flag(config_field.name), **kwargs)  # type: ignore[arg-type]
+        parser.add_argument(flag(config_field.name), **kwargs)
     return parser
 
 

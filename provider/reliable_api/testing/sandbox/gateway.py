@@ -123,7 +123,7 @@ class _Recorder:
 
     def __init__(self, send: Send) -> None:
         self._send = send
-        self.status = 500
+        self.status = 500  # until the app responds: a crash releases the key like a 5xx
         self.headers: RawHeaders = []
         self.body: list[bytes] = []
 
@@ -137,6 +137,10 @@ class _Recorder:
 
     def response(self) -> StoredResponse:
         return StoredResponse(self.status, self.headers, b"".join(self.body))
+
+
+def _raw(headers: list[tuple[str, str]]) -> RawHeaders:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
 def _decorating(send: Send, headers: RawHeaders, on_status: Callable[[int], None]) -> Send:
@@ -180,13 +184,8 @@ class Gateway:
             added += self._admit(client)
             await self._serve(scope, headers, receive, send, decorated, client)
         except ApiError as error:
-            extra = [(name.encode(), value.encode()) for name, value in error.headers]
-            await send_response(
-                decorated,
-                error.status,
-                json.dumps(error.body, separators=(",", ":")).encode(),
-                [JSON_TYPE, *extra],
-            )
+            body = json.dumps(error.body, separators=(",", ":")).encode()
+            await send_response(decorated, error.status, body, [JSON_TYPE, *_raw(error.headers)])
 
     def _authenticate(self, key: str | None) -> None:
         accepted = self.state.config.api_keys
@@ -213,7 +212,7 @@ class Gateway:
         headers = rate_limit_headers(decision, state.limiter.policy, config, now=now)
         if decision.allowed:
             state.stats.admitted()
-            return [(name.encode(), value.encode()) for name, value in headers]
+            return _raw(headers)
         if config.retry_after:
             header = retry_after(
                 decision.retry_after, http_date=config.retry_after_format == "http-date", now=now
@@ -225,47 +224,58 @@ class Gateway:
     async def _serve(
         self, scope: Scope, headers: Headers, receive: Receive, raw_send: Send, send: Send, client: str
     ) -> None:
-        """Inject the request's fault, or replay or run it (under its Idempotency-Key, if any)."""
+        """Inject the request's fault, or run it (under its Idempotency-Key, if any)."""
         state, config = self.state, self.state.config
         body = await read_body(receive)
-        try:
-            parsed: object = json.loads(body) if body else None
-        except ValueError:
-            parsed = None
         # Creates and batches are the POST routes; the header means nothing elsewhere.
-        idempotency_key = (
-            headers.get("idempotency-key") if config.idempotency and scope["method"] == "POST" else None
-        )
+        key = headers.get("idempotency-key") if config.idempotency and scope["method"] == "POST" else None
         query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        fault = state.faults.decide(
-            config, request_identity(scope["method"], scope["path"], query, idempotency_key, parsed)
-        )
+        identity = request_identity(scope["method"], scope["path"], query, key, _json_or_none(body))
+        fault = state.faults.decide(config, identity)
         if fault is not Fault.NONE:
             state.stats.faults[fault.value] += 1
         if fault in FAULT_RESPONSES:
             status, content_type, fault_body = FAULT_RESPONSES[fault]
             await send_response(send, status, fault_body, [(b"content-type", content_type)])
-            return
-        if fault is Fault.RESET:
+        elif fault is Fault.RESET:
             await reset_connection(raw_send, receive)
-            return
+        else:
+            # A slow request is served in full after its delay, even if the client gave up.
+            delay = config.slow_seconds if fault is Fault.SLOW else 0.0
+            await self._run(scope, replaying(body, receive), send, client, key, body, delay)
 
+    async def _run(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        client: str,
+        key: str | None,
+        body: bytes,
+        delay: float,
+    ) -> None:
+        """Let the routes serve the request, or replay the response stored for its Idempotency-Key."""
         # The store as it is now: a reset while this request runs must not see it finish.
-        keys = state.idempotency
-        if idempotency_key is not None:
-            fingerprint = request_fingerprint(scope["method"], scope["path"], body)
-            stored = keys.begin(client, idempotency_key, fingerprint)
+        keys = self.state.idempotency
+        if key is not None:
+            stored = keys.begin(client, key, request_fingerprint(scope["method"], scope["path"], body))
             if stored is not None:
-                state.stats.idempotent_replays += 1
-                await send_response(
-                    send, stored.status, stored.body, [*stored.headers, (b"idempotent-replayed", b"true")]
-                )
+                self.state.stats.idempotent_replays += 1
+                replayed = [*stored.headers, (b"idempotent-replayed", b"true")]
+                await send_response(send, stored.status, stored.body, replayed)
                 return
         recorder = _Recorder(send)
         try:
-            if fault is Fault.SLOW:
-                await asyncio.sleep(config.slow_seconds)
-            await self.app(scope, replaying(body, receive), recorder)
+            if delay:
+                await asyncio.sleep(delay)
+            await self.app(scope, receive, recorder)
         finally:
-            if idempotency_key is not None:
-                keys.finish(client, idempotency_key, recorder.response())
+            if key is not None:
+                keys.finish(client, key, recorder.response())
+
+
+def _json_or_none(body: bytes) -> object:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None

@@ -29,6 +29,8 @@ class ResourceSpec:
     natural_keys: tuple[str, ...]
 
 
+MAX_CACHED_LISTINGS = 16
+
 RESOURCES = {
     "contacts": ResourceSpec("contacts", "con", "email", ("email", "external_id")),
     "companies": ResourceSpec("companies", "cmp", "domain", ("domain", "external_id")),
@@ -57,11 +59,9 @@ class Collection:
         self._records: dict[str, Record] = {}
         self._index: dict[str, dict[str, list[str]]] = {key: {} for key in spec.natural_keys}
         self._last_number = 0
+        self._listings: dict[str | None, list[str]] = {}
         for record in records:
             self._add(record)
-
-    def __len__(self) -> int:
-        return len(self._records)
 
     def get(self, record_id: str) -> Record | None:
         """The record with this id, if any."""
@@ -103,6 +103,7 @@ class Collection:
         :param updated_at: the server time of the change.
         """
         record = self._records[record_id]
+        self._listings.clear()
         self._unindex(record)
         record.update(changes)
         record["id"], record["updated_at"] = record_id, updated_at
@@ -112,13 +113,22 @@ class Collection:
     def ids_updated_since(self, since: str | None) -> list[str]:
         """Ids in order of records with ``updated_at >= since`` (all when ``since`` is None).
 
+        The list is shared between calls until the next write: do not modify it.
+
         :param since: a timestamp in :data:`~reliable_api.testing.sandbox.data.TIMESTAMP_FORMAT`.
         """
-        if since is None:
-            return list(self._records)
-        return [
-            record_id for record_id, record in self._records.items() if str(record["updated_at"]) >= since
-        ]
+        # A client walking pages asks for the same listing again and again; scanning a large
+        # collection for each page would make a full walk quadratic. Writes invalidate.
+        listing = self._listings.get(since)
+        if listing is None:
+            if len(self._listings) >= MAX_CACHED_LISTINGS:
+                del self._listings[next(iter(self._listings))]
+            listing = self._listings[since] = [
+                record_id
+                for record_id, record in self._records.items()
+                if since is None or str(record["updated_at"]) >= since
+            ]
+        return listing
 
     def records(self, ids: Iterable[str]) -> Iterator[Record]:
         """The records with these ids."""
@@ -127,6 +137,7 @@ class Collection:
     def _add(self, record: Record) -> None:
         record_id = str(record["id"])
         self._records[record_id] = record
+        self._listings.clear()
         self._last_number = max(self._last_number, id_number(record_id))
         self._reindex(record)
 
