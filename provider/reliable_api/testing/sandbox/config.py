@@ -52,7 +52,7 @@ class SandboxConfig:
     companies: int = field(default=50, metadata=_help("number of generated companies"))
 
     rate: float = field(default=0.0, metadata=_help("requests per second per API key; 0 = unlimited"))
-    burst: int = field(default=1, metadata=_help("requests admitted at once on top of the rate"))
+    burst: int = field(default=1, metadata=_help("requests admitted at once from an idle client"))
     retry_after: bool = field(default=True, metadata=_help("send Retry-After on 429"))
     retry_after_format: str = field(
         default="seconds", metadata=_help(f"Retry-After as {' or '.join(RETRY_AFTER_FORMATS)}")
