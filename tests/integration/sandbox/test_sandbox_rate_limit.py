@@ -18,7 +18,11 @@ import pytest
 
 from reliable_api.testing.sandbox.server import SandboxServer
 
-RATE, BURST, SECONDS, CLIENTS = 50, 1, 10.0, 4
+# A burst of 10 lets the server be descheduled for up to 200 ms without losing admissions. With
+# burst 1, every stall over 20 ms loses some, and on a busy 2-CPU machine (two busy loops beside
+# the test) only 482-486 of 501 came through: below the 2% bound although the limiter was exact.
+# Burst 1 is checked exactly against a fake clock in the unit tests.
+RATE, BURST, SECONDS, CLIENTS = 50, 10, 10.0, 4
 STRUCTURED_POLICY = re.compile(r'"default";q=\d+;w=\d+')
 STRUCTURED_LIMIT = re.compile(r'"default";r=\d+;t=\d+')
 
