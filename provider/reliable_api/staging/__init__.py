@@ -1,0 +1,1 @@
+"""Staged record files: how records travel between tasks (XCom carries only paths and counts)."""
