@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -16,6 +16,14 @@ from reliable_api.testing.sandbox.server import SandboxServer
 def api(sandbox: SandboxServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=sandbox.url, timeout=10) as client:
         yield client
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll the server instead of sleeping a fixed time, which is racy on a busy machine."""
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.02)
 
 
 def create(api: httpx.Client, key: str, **fields: object) -> httpx.Response:
@@ -46,7 +54,7 @@ def test_same_key_while_the_first_is_in_flight_is_409(sandbox: SandboxServer, ap
     first: list[httpx.Response] = []
     thread = threading.Thread(target=lambda: first.append(create(api, "key-3", email="slow@example.com")))
     thread.start()
-    time.sleep(0.4)
+    wait_until(lambda: "slow" in sandbox.stats()["faults_injected"], "the first request is held")
     sandbox.configure(p_slow=0.0)
     concurrent = create(api, "key-3", email="slow@example.com")
     thread.join()
@@ -67,8 +75,10 @@ def test_a_client_timeout_then_a_retry_with_the_key_creates_once(
         api.post(
             "/v1/contacts", json={"email": "t@example.com"}, headers={"Idempotency-Key": "k4"}, timeout=0.2
         )
+    wait_until(lambda: "slow" in sandbox.stats()["faults_injected"], "the request is held")
     sandbox.configure(p_slow=0.0)
-    time.sleep(1.0)  # the first request completes on the server after the client gave up
+    # The server completes the request after the client gave up on it.
+    wait_until(lambda: sandbox.stats()["creates_total"] == 1, "the held request completes")
     retry = create(api, "k4", email="t@example.com")
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert sandbox.stats()["creates_by_key"] == {"contacts:t@example.com": 1}
