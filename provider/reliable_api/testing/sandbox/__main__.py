@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 import uvicorn
@@ -40,7 +41,7 @@ def _exit_with_parent(server: uvicorn.Server, parent_pid: int) -> None:
         while not server.should_exit:
             if os.getppid() != parent_pid:
                 server.should_exit = True
-            threading.Event().wait(PARENT_CHECK_SECONDS)
+            time.sleep(PARENT_CHECK_SECONDS)
 
     threading.Thread(target=watch, name="sandbox-parent-watch", daemon=True).start()
 

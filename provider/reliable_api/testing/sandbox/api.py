@@ -159,7 +159,10 @@ async def search_records(resource: str, request: Request, state: State) -> JSONR
     matches = [
         record
         for record in collection.find(first, value)
-        if all(normalize_key(record.get(name)) == normalize_key(other) for name, other in others)
+        if all(
+            record.get(name) is not None and normalize_key(record[name]) == normalize_key(other)
+            for name, other in others
+        )
     ]
     return JSONResponse({"data": matches})
 

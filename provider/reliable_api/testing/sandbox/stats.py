@@ -46,7 +46,6 @@ class SlidingWindowMax:
 
 @dataclass
 class _Promise:
-    client: str
     at_monotonic: int
     at_wall: float
 
@@ -112,7 +111,7 @@ class Stats:
     def promise(self, client: str, wait: float) -> None:
         """Record that a 429 told ``client`` to wait ``wait`` seconds."""
         self._promises += 1
-        self._pending[client] = _Promise(client, self._monotonic() + round(wait * NANOS), self._wall() + wait)
+        self._pending[client] = _Promise(self._monotonic() + round(wait * NANOS), self._wall() + wait)
 
     def snapshot(self) -> dict[str, object]:
         """All counters as JSON-ready data."""

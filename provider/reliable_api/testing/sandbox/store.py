@@ -75,7 +75,7 @@ class Collection:
     def existing_id(self, record: Record) -> str | None:
         """The id of the first record sharing a natural key with ``record``, if any."""
         for field in self.spec.natural_keys:
-            if field in record:
+            if record.get(field) is not None:
                 ids = self._index[field].get(normalize_key(record[field]))
                 if ids:
                     return ids[0]
