@@ -229,7 +229,7 @@ def parse_json_body(response: requests.Response, *, attempts: int | None = None)
 
     declared = response.headers.get("Content-Length", "")
     identity = response.headers.get("Content-Encoding", "identity").lower() == "identity"
-    if identity and declared.isdigit() and int(declared) != len(content):
+    if identity and declared.isascii() and declared.isdigit() and int(declared) != len(content):
         raise lost(f"is truncated: {len(content)} of {declared} bytes")
     try:
         return json.loads(content)

@@ -306,6 +306,10 @@ def test_unreadable_bodies_are_network_errors(
     assert "SECRET" not in str(caught.value)
 
 
+def test_an_unreadable_content_length_is_ignored() -> None:
+    assert parse_json_body(make_response(200, "[]", headers={"Content-Length": "²"})) == []
+
+
 def test_a_compressed_body_is_not_measured_against_its_content_length() -> None:
     headers = {"Content-Length": "5", "Content-Encoding": "gzip"}
     assert parse_json_body(make_response(200, '{"a": 1}', headers=headers)) == {"a": 1}
