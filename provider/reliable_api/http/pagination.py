@@ -27,7 +27,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from reliable_api.exceptions import ConfigurationError
@@ -132,8 +132,68 @@ class Paginator(ABC):
         """
 
 
+class _Layout(NamedTuple):
+    position_param: str
+    size_param: str
+    size: int
+    start: int
+    total_path: str | None
+    next_path: str | None
+
+
+class _NumberedPaginator(Paginator):
+    """A walk whose position is a number in a query parameter: a page number or an offset."""
+
+    def __post_init__(self) -> None:
+        layout = self._layout()
+        if layout.size < 1 or layout.start < 0:
+            raise ConfigurationError(
+                f"page size must be >= 1 and start >= 0, got size={layout.size}, start={layout.start}"
+            )
+
+    @abstractmethod
+    def _layout(self) -> _Layout:
+        """The parameters and paths of this paginator, by role."""
+
+    @abstractmethod
+    def _step(self, position: int, received: int) -> int:
+        """The position after ``position`` when that page held ``received`` records."""
+
+    @abstractmethod
+    def _records_through(self, position: int, received: int) -> int:
+        """The records the pages up to ``position`` held; may count low, never high."""
+
+    def first_request(self, params: Mapping[str, str]) -> PageRequest:
+        """Ask for the first position and the page size."""
+        layout = self._layout()
+        return PageRequest(
+            {**params, layout.position_param: str(layout.start), layout.size_param: str(layout.size)}
+        )
+
+    def next_request(
+        self, request: PageRequest, response: PageResponse, records: Sequence[Any]
+    ) -> PageRequest | None:
+        """Ask for the next position: the body's, else the next step; none after an empty page."""
+        if not records:
+            return None
+        layout, url = self._layout(), response.url
+        param = layout.position_param
+        current = _count(request.params.get(param), f"the {param!r} parameter", url)
+        following = self._step(current, len(records))
+        if layout.next_path is not None:
+            announced = _lookup(response.body, layout.next_path)
+            if announced is None:
+                return None
+            if announced is not _MISSING:
+                following = _count(announced, layout.next_path, url)
+        total = _count_at(response.body, layout.total_path, url)
+        if total is not None and self._records_through(current, len(records)) >= total:
+            return None
+        return PageRequest({**request.params, param: str(following)})
+
+
 @dataclass(frozen=True)
-class PageNumberPaginator(Paginator):
+class PageNumberPaginator(_NumberedPaginator):
     """Numbered pages: ``?page=1&per_page=100``, then 2, 3, ... until an empty page.
 
     :param page_param: the query parameter of the page number.
@@ -153,33 +213,22 @@ class PageNumberPaginator(Paginator):
     total_path: str | None = None
     next_page_path: str | None = None
 
-    def __post_init__(self) -> None:
-        _check_counts(size=self.size, start=self.start)
-
-    def first_request(self, params: Mapping[str, str]) -> PageRequest:
-        """Ask for page ``start`` of ``size`` records."""
-        return PageRequest({**params, self.page_param: str(self.start), self.size_param: str(self.size)})
-
-    def next_request(
-        self, request: PageRequest, response: PageResponse, records: Sequence[Any]
-    ) -> PageRequest | None:
-        """Ask for the next page number."""
-        return _next_position(
-            request,
-            response,
-            records,
-            param=self.page_param,
-            next_path=self.next_page_path,
-            total_path=self.total_path,
-            step=lambda page: page + 1,
-            # Pages before this one held as many records as this one; a short last page
-            # undercounts, which costs at most one more (empty) request, never a lost page.
-            received=lambda page: (page - self.start + 1) * len(records),
+    def _layout(self) -> _Layout:
+        return _Layout(
+            self.page_param, self.size_param, self.size, self.start, self.total_path, self.next_page_path
         )
+
+    def _step(self, position: int, received: int) -> int:
+        return position + 1
+
+    def _records_through(self, position: int, received: int) -> int:
+        # As if every page so far held as many as this one: a short last page undercounts,
+        # which costs at most one more (empty) request, never a lost page.
+        return (position - self.start + 1) * received
 
 
 @dataclass(frozen=True)
-class OffsetPaginator(Paginator):
+class OffsetPaginator(_NumberedPaginator):
     """Offset and limit: ``?offset=0&limit=100``, the offset advanced by the records received.
 
     Advancing by the records received, not by ``limit``, loses nothing when the API caps the
@@ -201,27 +250,21 @@ class OffsetPaginator(Paginator):
     total_path: str | None = None
     next_offset_path: str | None = None
 
-    def __post_init__(self) -> None:
-        _check_counts(size=self.limit, start=self.start)
-
-    def first_request(self, params: Mapping[str, str]) -> PageRequest:
-        """Ask for ``limit`` records from offset ``start``."""
-        return PageRequest({**params, self.offset_param: str(self.start), self.limit_param: str(self.limit)})
-
-    def next_request(
-        self, request: PageRequest, response: PageResponse, records: Sequence[Any]
-    ) -> PageRequest | None:
-        """Ask for the records after those received."""
-        return _next_position(
-            request,
-            response,
-            records,
-            param=self.offset_param,
-            next_path=self.next_offset_path,
-            total_path=self.total_path,
-            step=lambda offset: offset + len(records),
-            received=lambda offset: offset + len(records),
+    def _layout(self) -> _Layout:
+        return _Layout(
+            self.offset_param,
+            self.limit_param,
+            self.limit,
+            self.start,
+            self.total_path,
+            self.next_offset_path,
         )
+
+    def _step(self, position: int, received: int) -> int:
+        return position + received
+
+    def _records_through(self, position: int, received: int) -> int:
+        return position + received
 
 
 @dataclass(frozen=True)
@@ -349,35 +392,6 @@ def iter_pages(
         request, previous = next_request, records
 
 
-def _next_position(
-    request: PageRequest,
-    response: PageResponse,
-    records: Sequence[Any],
-    *,
-    param: str,
-    next_path: str | None,
-    total_path: str | None,
-    step: Callable[[int], int],
-    received: Callable[[int], int],
-) -> PageRequest | None:
-    """The next request of a walk whose position is a number in the query parameter ``param``."""
-    if not records:
-        return None
-    current = _count(request.params.get(param), f"the {param!r} parameter", response.url)
-    following = step(current)
-    if next_path is not None:
-        announced = _lookup(response.body, next_path)
-        if announced is None:
-            return None
-        if announced is not _MISSING:
-            following = _count(announced, next_path, response.url)
-    if total_path is not None:
-        total = _lookup(response.body, total_path)
-        if total not in (_MISSING, None) and received(current) >= _count(total, total_path, response.url):
-            return None
-    return PageRequest({**request.params, param: str(following)})
-
-
 def _lookup(body: Any, path: str | None) -> Any:
     """The value at a dotted path of nested objects, or ``_MISSING``; the body for no path."""
     value = body
@@ -401,6 +415,14 @@ def _count(value: object, where: str, url: str) -> int:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     raise _unexpected(where, "a non-negative integer", value, url)
+
+
+def _count_at(body: Any, path: str | None, url: str) -> int | None:
+    """The count at ``path`` in the body; ``None`` without a path, or with nothing or null there."""
+    value = _lookup(body, path) if path else None
+    if path is None or value is _MISSING or value is None:
+        return None
+    return _count(value, path, url)
 
 
 def _unexpected(where: str, wanted: str, found: object, url: str) -> ConfigurationError:
@@ -428,8 +450,3 @@ def _resume(state: Mapping[str, Any]) -> tuple[PageRequest | None, int]:
     if not isinstance(pages, int) or isinstance(pages, bool) or pages < 0:
         raise ConfigurationError(f"not a saved pagination state (pages: {pages!r})")
     return (None if saved is None else PageRequest.from_dict(saved)), pages
-
-
-def _check_counts(*, size: int, start: int) -> None:
-    if size < 1 or start < 0:
-        raise ConfigurationError(f"page size must be >= 1 and start >= 0, got size={size}, start={start}")
