@@ -1,1 +1,13 @@
-"""The shared rate limiter and its backends."""
+"""The shared rate limiter and its backends.
+
+Hooks build a :class:`SharedRateLimiter` over a backend from :func:`make_backend`; the backend
+modules import their drivers (``redis``, ``psycopg2``) only when a backend is built.
+"""
+
+from __future__ import annotations
+
+from reliable_api.throttle.factory import BACKENDS, make_backend
+from reliable_api.throttle.limiter import Aimd, SharedRateLimiter
+from reliable_api.throttle.rate import Rate, parse_rate
+
+__all__ = ["BACKENDS", "Aimd", "Rate", "SharedRateLimiter", "make_backend", "parse_rate"]

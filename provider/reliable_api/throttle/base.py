@@ -88,17 +88,21 @@ def gcra_adjust(
     """Multiply the adaptive interval by ``factor``, at most once per ``cooldown`` seconds.
 
     ``factor > 1`` slows the limit down (on 429); ``factor < 1`` probes back up. The result stays
-    between the configured ``interval`` and ``ceiling``. The cooldown keeps eight workers that
-    see the same burst of 429s from halving the rate eight times.
+    between ``interval`` and ``ceiling``. The cooldown keeps eight workers that see the same burst
+    of 429s from halving the rate eight times.
+
+    :param interval: the shortest interval allowed: the configured one, or the API's announced
+        policy when that is slower. The result is stored even when it equals ``interval``, so a
+        policy slower than the configured rate holds for every worker (``gcra_reserve`` only
+        knows the configured interval).
     """
     if now - state.interval_changed_at < cooldown:
         return state
     current = max(interval, state.interval or interval)
-    adjusted = min(ceiling, max(interval, current * factor))
     return LimiterState(
         tat=state.tat,
         paused_until=state.paused_until,
-        interval=None if adjusted <= interval else adjusted,
+        interval=min(ceiling, max(interval, current * factor)),
         interval_changed_at=now,
     )
 
@@ -116,6 +120,14 @@ class LimiterBackend(Protocol):
 
     def adjust(self, key: str, *, interval: float, factor: float, ceiling: float, cooldown: float) -> float:
         """Apply :func:`gcra_adjust` to limit ``key``; return the interval now in force."""
+        ...
+
+    def paused_for(self, key: str) -> float:
+        """Seconds until the pause of limit ``key`` ends (0 when not paused), on the backend's clock.
+
+        A worker that slept until its slot asks this before sending: a pause that another worker
+        set meanwhile must hold it too, although its slot was reserved before the pause.
+        """
         ...
 
     def state(self, key: str) -> LimiterState:

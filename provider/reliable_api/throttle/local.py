@@ -1,0 +1,64 @@
+"""Backends that decide in Python: one of :mod:`base`'s pure functions inside one atomic update.
+
+The memory and SQLite backends differ only in how they make a read-decide-write atomic (a lock,
+an SQLite write transaction) and where the state lives; the decisions are :mod:`base`'s, so they
+cannot drift from the arithmetic the Postgres and Redis backends are tested against.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TypeVar
+
+from reliable_api.throttle.base import LimiterState, Reservation, gcra_adjust, gcra_pause, gcra_reserve
+
+T = TypeVar("T")
+
+#: Decides from the stored state and the backend's time: returns the answer and the state to store.
+Decide = Callable[[LimiterState, float], tuple[T, LimiterState]]
+
+
+class LocalBackend(ABC):
+    """A :class:`~reliable_api.throttle.base.LimiterBackend` built on two primitives."""
+
+    @abstractmethod
+    def _update(self, key: str, decide: Decide[T]) -> T:
+        """Run ``decide`` on the state of ``key`` and store its new state, atomically."""
+
+    @abstractmethod
+    def _read(self, key: str) -> tuple[LimiterState, float]:
+        """The stored state of ``key`` (the default one when absent) and the backend's time."""
+
+    def reserve(self, key: str, *, interval: float, burst: int, max_wait: float) -> Reservation:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.reserve`."""
+        return self._update(
+            key,
+            lambda state, now: gcra_reserve(
+                state, now=now, interval=interval, burst=burst, max_wait=max_wait
+            ),
+        )
+
+    def pause(self, key: str, *, seconds: float) -> None:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.pause`."""
+        self._update(key, lambda state, now: (None, gcra_pause(state, now=now, seconds=seconds)))
+
+    def adjust(self, key: str, *, interval: float, factor: float, ceiling: float, cooldown: float) -> float:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.adjust`."""
+
+        def decide(state: LimiterState, now: float) -> tuple[float, LimiterState]:
+            adjusted = gcra_adjust(
+                state, now=now, interval=interval, factor=factor, ceiling=ceiling, cooldown=cooldown
+            )
+            return max(interval, adjusted.interval or interval), adjusted
+
+        return self._update(key, decide)
+
+    def paused_for(self, key: str) -> float:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.paused_for`."""
+        state, now = self._read(key)
+        return max(0.0, state.paused_until - now)
+
+    def state(self, key: str) -> LimiterState:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.state`."""
+        return self._read(key)[0]
