@@ -1,0 +1,239 @@
+"""Goodput under a shared rate limit: this provider's hook against the peers, side by side.
+
+The sandbox enforces R requests/s with a burst of 1. Eight worker processes call it for a fixed
+time through each client; the table shows goodput (2xx per second, and as a share of R), 429s,
+failed calls (errors that reached the caller after the client's own retries), the highest rate the
+sandbox admitted in any 1-second window, and requests sent before a 429's Retry-After had passed.
+
+    python bench/throttle_goodput.py                 # every scenario, 30 s each
+    python bench/throttle_goodput.py --duration 10 --only ours-redis httphook
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reliable_api.testing.sandbox.server import SandboxServer
+
+PATH = "/v1/contacts/con_000001"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One row of the table: a client, how it is configured, and what the sandbox sends."""
+
+    name: str
+    client: str
+    rate_factor: float = 1.0
+    backend: str = "memory"
+    adaptive: bool = False
+    sandbox: dict[str, Any] = field(default_factory=dict)
+
+
+SCENARIOS = (
+    Scenario("httphook", "httphook"),
+    Scenario("httphook-advanced-retry", "httphook_retry"),
+    Scenario("requests-urllib3-retry", "urllib3"),
+    Scenario("dlt-rest-client", "dlt"),
+    Scenario("ours-sqlite", "ours", backend="sqlite"),
+    Scenario("ours-postgres", "ours", backend="postgres"),
+    Scenario("ours-redis", "ours", backend="redis"),
+    Scenario("ours-redis-2R-adaptive", "ours", rate_factor=2.0, backend="redis", adaptive=True),
+    Scenario(
+        "ours-redis-2R-adaptive-no-headers",
+        "ours",
+        rate_factor=2.0,
+        backend="redis",
+        adaptive=True,
+        sandbox={"retry_after": False, "ratelimit_headers": False, "legacy_headers": False},
+    ),
+)
+
+
+def make_caller(scenario: Scenario, url: str, rate: float) -> Callable[[], bool]:
+    """A function that makes one call through the scenario's client; True when it got a 2xx."""
+    if scenario.client in ("httphook", "httphook_retry"):
+        from airflow.providers.http.hooks.http import HttpHook
+
+        hook = HttpHook(method="GET", http_conn_id="bench_http")
+        if scenario.client == "httphook":
+            return lambda: hook.run(PATH).ok
+        import tenacity
+
+        # The retry policy of the http provider's documentation example.
+        retry_args = {
+            "wait": tenacity.wait_exponential(),
+            "stop": tenacity.stop_after_attempt(10),
+            "retry": tenacity.retry_if_exception_type(Exception),
+        }
+        return lambda: hook.run_with_advanced_retry(retry_args, PATH).ok
+    if scenario.client == "urllib3":
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        session = requests.Session()
+        retry = Retry(
+            total=10,
+            backoff_factor=0.5,
+            status_forcelist=[429, 500, 502, 503, 504],
+            respect_retry_after_header=True,
+        )
+        session.mount("http://", HTTPAdapter(max_retries=retry))
+        return lambda: session.get(url + PATH, timeout=30).ok
+    if scenario.client == "dlt":
+        from dlt.sources.helpers.rest_client import RESTClient
+
+        client = RESTClient(base_url=url)
+        return lambda: client.get(PATH).ok
+    from reliable_api.hooks.http import ReliableHttpHook
+
+    hook = ReliableHttpHook(method="GET", http_conn_id="bench_reliable")
+    return lambda: hook.run(PATH).ok
+
+
+def worker(scenario: Scenario, url: str, rate: float, ready: Any, failed: Any) -> None:
+    """Call as fast as the client lets us until the parent ends the process."""
+    call = make_caller(scenario, url, rate)
+    ready.wait()  # every worker has imported its client: start the clock together
+    while True:
+        try:
+            succeeded = call()
+        except Exception:  # any error reaching the caller is a failed call
+            succeeded = False
+        if not succeeded:
+            with failed.get_lock():
+                failed.value += 1
+
+
+def connection_env(scenario: Scenario, url: str, rate: float, pg_url: str, state_dir: str) -> dict[str, str]:
+    extra = {
+        "rate_limit": f"{rate * scenario.rate_factor:g}/s",
+        "burst": 1,
+        "limiter_backend": scenario.backend,
+        "adaptive": scenario.adaptive,
+        "limiter_conn_id": {"postgres": "bench_pg", "redis": "bench_redis"}.get(scenario.backend),
+    }
+    return {
+        "AIRFLOW_CONN_BENCH_HTTP": json.dumps({"conn_type": "http", "host": url}),
+        "AIRFLOW_CONN_BENCH_RELIABLE": json.dumps(
+            {"conn_type": "reliable_http", "host": url, "extra": extra}
+        ),
+        "AIRFLOW_CONN_BENCH_PG": pg_url,
+        "AIRFLOW_CONN_BENCH_REDIS": REDIS_URL,
+        "RELIABLE_API_STATE_DIR": state_dir,
+    }
+
+
+def run(scenario: Scenario, *, rate: float, workers: int, duration: float, pg_url: str) -> dict[str, Any]:
+    with (
+        SandboxServer(rate=rate, burst=1, **scenario.sandbox) as sandbox,
+        tempfile.TemporaryDirectory() as state,
+    ):
+        os.environ.update(connection_env(scenario, sandbox.url, rate, pg_url, state))
+        ready = mp.Barrier(workers + 1)
+        failed = mp.Value("l", 0)
+        processes = [
+            mp.Process(target=worker, args=(scenario, sandbox.url, rate, ready, failed), daemon=True)
+            for _ in range(workers)
+        ]
+        for process in processes:
+            process.start()
+        ready.wait()
+        sandbox.reset()
+        # Calls still inside a client's retry loop when time is up are neither good nor failed:
+        # the window is what counts, as it would for a task with a deadline.
+        time.sleep(duration)
+        stats = sandbox.stats()
+        failed_calls = failed.value
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join()
+    ok = stats["responses_2xx"]
+    requests_sent = stats["requests_total"]
+    return {
+        "scenario": scenario.name,
+        "goodput": ok / duration,
+        "goodput_ratio": ok / duration / rate,
+        "429s": stats["rate_limited"],
+        "429_share": stats["rate_limited"] / requests_sent if requests_sent else 0.0,
+        "failed_calls": failed_calls,
+        "max_admitted_1s": stats["max_admitted_per_second"],
+        "early_after_retry_after": stats["early_requests_after_retry_after"],
+    }
+
+
+def create_postgres_db() -> str:
+    import psycopg2
+
+    name = f"reliable_api_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(PG_ADMIN)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_postgres_db(url: str) -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(PG_ADMIN)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    admin.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=50.0, help="R, the sandbox's limit (req/s)")
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per scenario")
+    parser.add_argument("--only", nargs="*", help="scenario names to run")
+    parser.add_argument("--json", help="also write the rows to this file")
+    args = parser.parse_args()
+
+    chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
+    pg_url = create_postgres_db()
+    rows = []
+    try:
+        columns = ("goodput/s", "xR", "429s", "429%", "failed", "max1s", "early")
+        header = f"{'scenario':36} " + " ".join(f"{c:>{max(6, len(c))}}" for c in columns)
+        print(
+            f"R = {args.rate:g} req/s, burst 1, {args.workers} processes, {args.duration:g} s each\n{header}"
+        )
+        for scenario in chosen:
+            row = run(scenario, rate=args.rate, workers=args.workers, duration=args.duration, pg_url=pg_url)
+            rows.append(row)
+            print(
+                f"{row['scenario']:36} {row['goodput']:9.1f} {row['goodput_ratio']:6.3f} {row['429s']:6d} "
+                f"{row['429_share']:6.1%} {row['failed_calls']:7d} {row['max_admitted_1s']:6d} "
+                f"{row['early_after_retry_after']:6d}",
+                flush=True,
+            )
+    finally:
+        drop_postgres_db(pg_url)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(rows, out, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
