@@ -271,7 +271,7 @@ def _strategies(
 
     def before_sleep(retry_state: tenacity.RetryCallState) -> None:
         error = retry_state.outcome.exception() if retry_state.outcome else None
-        if not isinstance(error, TransientError):  # only transient errors are retried
+        if not isinstance(error, TransientError):  # a caller's tenacity.TryAgain: not ours to report
             return
         event = RetryEvent(retry_state.attempt_number, retry_state.upcoming_sleep, error)
         log.warning(

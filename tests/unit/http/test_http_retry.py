@@ -289,3 +289,10 @@ def test_async_retrying_follows_the_same_policy() -> None:
 
     assert asyncio.run(main()) == 3
     assert slept == [0.5, 1.0]
+
+
+def test_a_callers_try_again_is_retried_but_not_reported_as_a_failure() -> None:
+    events: list[RetryEvent] = []
+    retrying, time = retrying_for(on_retry=events.append)
+    assert run(retrying, [tenacity.TryAgain(), "ok"], time=time) == "ok"
+    assert events == []
