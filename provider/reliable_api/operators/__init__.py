@@ -1,0 +1,1 @@
+"""Airflow operators: thin wiring of connections and context to the reliability logic."""
