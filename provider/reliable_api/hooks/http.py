@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,18 @@ from reliable_api.http.setting_fields import SETTING_NAMES
 from reliable_api.http.settings import HttpSettings
 
 if TYPE_CHECKING:
+    import requests
     from airflow.sdk import Connection
+
+    from reliable_api.http.client import ReliableClient, RequestCounters
+    from reliable_api.http.pagination import Page, Paginator
+    from reliable_api.throttle.base import LimiterBackend
+    from reliable_api.throttle.limiter import SharedRateLimiter
+
+#: Where the ``postgres`` limiter backend lives when the connection names no ``limiter_conn_id``.
+DEFAULT_STATE_CONN_ID = "reliable_api_state"
+#: The same for the ``redis`` backend.
+DEFAULT_REDIS_CONN_ID = "redis_default"
 
 
 def without_reliability_settings(conn: Connection) -> Connection:
@@ -30,13 +42,19 @@ def without_reliability_settings(conn: Connection) -> Connection:
 
 
 class ReliableHttpHook(HttpHook):
-    """Interact with an HTTP API under the reliability settings of a ``reliable_http`` connection.
+    """Call an HTTP API under the reliability settings of a ``reliable_http`` connection.
 
-    Keeps what users know from ``HttpHook`` (base URL, auth, extra headers, ``run``) and reads
-    the connection's reliability settings (rate limit, retries, timeouts) from its extra.
+    Keeps what users know from ``HttpHook`` (base URL, auth, extra headers, ``run``) and adds
+    what it lacks: one rate limit shared by every worker (``rate_limit``, ``limiter_backend``),
+    adaptive to 429s and RateLimit headers; retries of transient failures only, with backoff and
+    jitter; timeouts always; errors from the provider's taxonomy instead of a bare
+    ``AirflowException``. A wait longer than ``defer_after`` raises
+    :class:`~reliable_api.exceptions.RateLimited` so that an operator can defer.
 
     :param method: the HTTP method of :meth:`run`.
     :param http_conn_id: the ``reliable_http`` connection.
+    :param limit_key: which limit of the connection requests count against; endpoints with
+        their own limits get their own key.
     :param settings_overrides: per-hook overrides of the connection's settings, e.g.
         ``{"max_retries": 0}``; validated like the connection's own values.
     """
@@ -51,10 +69,12 @@ class ReliableHttpHook(HttpHook):
         method: str = "GET",
         http_conn_id: str = default_conn_name,
         *,
+        limit_key: str = "default",
         settings_overrides: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(method=method, http_conn_id=http_conn_id, **kwargs)
+        self.limit_key = limit_key
         self.settings_overrides = dict(settings_overrides or {})
 
     @classmethod
@@ -71,6 +91,34 @@ class ReliableHttpHook(HttpHook):
         raw = HttpHook.get_connection(self.http_conn_id)
         return HttpSettings.from_extra(raw.extra_dejson, **self.settings_overrides)
 
+    @cached_property
+    def client(self) -> ReliableClient:
+        """The client that sends every request of this hook (built on first use)."""
+        from reliable_api.http.client import ReliableClient
+
+        session = self.get_conn()
+        return ReliableClient(session, self.base_url, self.settings, limiter=self.limiter)
+
+    @cached_property
+    def limiter(self) -> SharedRateLimiter | None:
+        """The shared limiter of ``(connection, limit_key)``; ``None`` without a ``rate_limit``."""
+        from reliable_api.throttle.limiter import SharedRateLimiter
+
+        if self.settings.rate_limit is None:
+            return None
+        return SharedRateLimiter(
+            self._limiter_backend(),
+            f"{self.http_conn_id}:{self.limit_key}",
+            self.settings.rate_limit,
+            self.settings.burst,
+            adaptive=self.settings.adaptive,
+        )
+
+    @property
+    def counters(self) -> RequestCounters:
+        """Requests, 429s, retries and seconds throttled so far, for run metrics."""
+        return self.client.counters
+
     def run(
         self,
         endpoint: str | None = None,
@@ -78,8 +126,81 @@ class ReliableHttpHook(HttpHook):
         headers: dict[str, Any] | None = None,
         extra_options: dict[str, Any] | None = None,
         **request_kwargs: Any,
-    ) -> Any:
-        """Send one request like ``HttpHook.run``, never without a connect and read timeout."""
-        options = dict(extra_options or {})
-        options.setdefault("timeout", (self.settings.connect_timeout, self.settings.read_timeout))
-        return super().run(endpoint, data, headers, options, **request_kwargs)
+    ) -> requests.Response:
+        """Send one request like ``HttpHook.run``: ``data`` is the query of a GET, else the body.
+
+        Rate-limited, retried and classified (see the class docstring). ``extra_options``
+        (``HttpHook``'s per-call requests options) are not supported: the connection's settings
+        govern timeouts and retries.
+
+        :raises RateLimited: when the wait passes ``defer_after``; defer and call again.
+        :raises ReliableApiError: the taxonomy's error of the last attempt.
+        """
+        if extra_options:
+            from reliable_api.exceptions import ConfigurationError
+
+            raise ConfigurationError(
+                f"extra_options {sorted(extra_options)} are not supported by ReliableHttpHook: "
+                "set timeouts and retries on the connection or with settings_overrides"
+            )
+        query = self.method in ("GET", "HEAD")
+        return self.request(
+            self.method,
+            endpoint or "",
+            params=data if query else None,
+            data=None if query else data,
+            headers=headers,
+            json=request_kwargs.pop("json", None),
+        )
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | str | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Send one ``method`` request to ``endpoint`` (relative to the connection's base URL)."""
+        return self.client.request(method, endpoint, params=params, json=json, data=data, headers=headers)
+
+    def paginate(
+        self,
+        endpoint: str,
+        paginator: Paginator,
+        *,
+        params: Mapping[str, str] | None = None,
+        records_path: str | None = "data",
+        state: Mapping[str, Any] | None = None,
+    ) -> Iterator[Page]:
+        """Walk the pages of ``endpoint``; each :class:`Page` carries the ``state`` to resume after it.
+
+        :raises ConfigurationError: for a next URL on another host than the connection's (the
+            credentials would go with it), a paginator that loops, or a body without records.
+        """
+        from reliable_api.http.classify import parse_json_body
+        from reliable_api.http.pagination import PageRequest, PageResponse, iter_pages
+
+        def fetch(request: PageRequest) -> PageResponse:
+            response = self.request(
+                "GET", request.url or endpoint, params=None if request.url else request.params
+            )
+            return PageResponse(url=response.url, body=parse_json_body(response), headers=response.headers)
+
+        base = self.client.base_url
+        return iter_pages(
+            fetch, paginator, base_url=base, params=params, records_path=records_path, state=state
+        )
+
+    def _limiter_backend(self) -> LimiterBackend:
+        from reliable_api.hooks.connection_urls import postgres_url, redis_url
+        from reliable_api.throttle.factory import make_backend
+
+        backend = self.settings.limiter_backend
+        if backend in ("memory", "sqlite"):
+            return make_backend(backend)
+        default = DEFAULT_REDIS_CONN_ID if backend == "redis" else DEFAULT_STATE_CONN_ID
+        conn = HttpHook.get_connection(self.settings.limiter_conn_id or default)
+        return make_backend(backend, url=redis_url(conn) if backend == "redis" else postgres_url(conn))

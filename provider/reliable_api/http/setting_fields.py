@@ -110,6 +110,14 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
         {"minimum": 0.001},
     ),
     SettingField(
+        "retry_deadline",
+        "Retry deadline (s)",
+        "No retry of a request starts after this many seconds from its first attempt.",
+        "number",
+        300.0,
+        {"minimum": 0},
+    ),
+    SettingField(
         "defer_after",
         "Defer after (s)",
         "A wait longer than this frees the worker slot: the task defers to the triggerer.",

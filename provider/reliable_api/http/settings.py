@@ -29,6 +29,7 @@ class HttpSettings:
     backoff_cap: float = 60.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    retry_deadline: float = 300.0
     defer_after: float = 30.0
     max_retry_after: float = 3600.0
 

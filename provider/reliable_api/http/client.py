@@ -1,0 +1,276 @@
+"""One API call under a connection's reliability settings, without Airflow.
+
+:class:`ReliableClient` (requests) and :class:`AsyncReliableClient` (httpx, for triggers) send a
+request the same way:
+
+1. take a slot of the shared rate limit, or raise :class:`RateLimited` when the slot is further
+   than ``defer_after`` (the operator then defers instead of sleeping);
+2. send it with a connect and a read timeout, never without;
+3. read what the API says of its limits (429, Retry-After, RateLimit headers) and tell the
+   shared limiter, so one worker's 429 pauses every worker;
+4. turn a failure into the taxonomy's error, retry the transient ones with backoff and jitter
+   within a deadline, and raise the permanent ones at once.
+
+The hooks build these clients from an Airflow connection; tests build them directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+from reliable_api.exceptions import ConfigurationError, RateLimited
+from reliable_api.http.classify import classify_exception, classify_status
+from reliable_api.http.headers import parse_rate_limit_headers
+from reliable_api.http.redaction import redact_url
+from reliable_api.http.retry import RetryEvent, RetrySettings, build_async_retrying, build_retrying
+
+if TYPE_CHECKING:
+    import httpx
+    import requests
+
+    from reliable_api.http.settings import HttpSettings
+    from reliable_api.throttle.limiter import SharedRateLimiter
+
+
+@dataclass
+class RequestCounters:
+    """What one client did, for run metrics: requests sent, 429s, retries, seconds throttled."""
+
+    requests: int = 0
+    rate_limited: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        """A JSON-safe copy, e.g. for an operator's summary."""
+        return asdict(self)
+
+
+class _Engine:
+    """What both clients share: URLs, the limiter, the retry policy and the bookkeeping."""
+
+    def __init__(
+        self,
+        base_url: str,
+        settings: HttpSettings,
+        *,
+        limiter: SharedRateLimiter | None,
+        rng: Callable[[], float],
+        clock: Callable[[], float],
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self.settings = settings
+        self.limiter = limiter
+        self.retry_settings = RetrySettings.from_http_settings(settings, deadline=settings.retry_deadline)
+        self.counters = RequestCounters()
+        self._rng = rng
+        self._clock = clock
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """(connect, read) seconds: every request has both."""
+        return (self.settings.connect_timeout, self.settings.read_timeout)
+
+    def url_for(self, endpoint: str) -> str:
+        """The absolute URL of ``endpoint``; an absolute one must stay on the connection's host.
+
+        :raises ConfigurationError: for an absolute URL on another scheme, host or port: the
+            connection's credentials would go with it.
+        """
+        url = urljoin(self.base_url, endpoint.lstrip("/") if "://" not in endpoint else endpoint)
+        ours, theirs = urlsplit(self.base_url), urlsplit(url)
+        if (ours.scheme, ours.netloc) != (theirs.scheme, theirs.netloc):
+            raise ConfigurationError(
+                f"refusing to send the connection's credentials to {redact_url(url)}: "
+                f"it is not on {redact_url(self.base_url)}"
+            )
+        return url
+
+    def take_slot(self) -> None:
+        """Wait for a slot of the shared limit, or raise :class:`RateLimited` to defer."""
+        if self.limiter is not None:
+            self.counters.throttled_seconds += self.limiter.acquire(max_wait=self.settings.defer_after)
+
+    def observe(
+        self, status: int, headers: Mapping[str, str], body: bytes, *, method: str, url: str, attempt: int
+    ) -> None:
+        """Count the response, tell the limiter what the API said, raise the taxonomy's error."""
+        self.counters.requests += 1
+        info = parse_rate_limit_headers(headers)
+        error = classify_status(
+            status,
+            headers=headers,
+            body=body,
+            method=method,
+            url=url,
+            attempts=attempt,
+            max_retry_after=self.settings.max_retry_after,
+        )
+        if isinstance(error, RateLimited):
+            self.counters.rate_limited += status == 429
+            if self.limiter is not None:
+                self.limiter.on_rate_limited(error.retry_after, policy_interval=info.policy_interval)
+        elif error is None and self.limiter is not None:
+            self.limiter.on_success(
+                policy_interval=info.policy_interval, remaining=info.remaining, reset_after=info.reset_after
+            )
+        if error is not None:
+            raise error
+
+    def count_retry(self, event: RetryEvent) -> None:
+        self.counters.retries += 1
+
+
+class ReliableClient(_Engine):
+    """Send requests to one API through a ``requests.Session``.
+
+    :param session: the session carrying the connection's auth and headers.
+    :param base_url: the API's base URL; endpoints are relative to it.
+    :param settings: the connection's reliability settings.
+    :param limiter: the shared rate limiter, or ``None`` for no limit.
+    :param sleep: how retries wait; tests pass one that records instead.
+    :param clock: monotonic seconds, for the retry deadline.
+    :param rng: random numbers in ``[0, 1)``, for the backoff jitter.
+    """
+
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str,
+        settings: HttpSettings,
+        *,
+        limiter: SharedRateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        super().__init__(base_url, settings, limiter=limiter, rng=rng, clock=clock)
+        self.session = session
+        self._sleep = sleep
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | str | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Send one request under the limit with retries; return the successful response.
+
+        :raises RateLimited: when the wait for a slot or the API's Retry-After passes
+            ``defer_after``: defer and call again later.
+        :raises ReliableApiError: the taxonomy's error of the last attempt.
+        """
+        method = method.upper()
+        url = self.url_for(endpoint)
+        retrying = build_retrying(
+            self.retry_settings,
+            method=method,
+            headers=headers,
+            sleep=self._sleep,
+            clock=self._clock,
+            rng=self._rng,
+            on_retry=self.count_retry,
+        )
+        for attempt in retrying:
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                self.take_slot()
+                try:
+                    response = self.session.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json,
+                        data=data,
+                        headers=headers,
+                        timeout=self.timeout,
+                    )
+                    body = response.content
+                except Exception as exc:  # every transport failure becomes a taxonomy error
+                    raise classify_exception(exc, method=method, url=url, attempts=number) from None
+                self.observe(
+                    response.status_code, response.headers, body, method=method, url=url, attempt=number
+                )
+                return response
+        raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
+
+
+class AsyncReliableClient(_Engine):
+    """The same as :class:`ReliableClient` over ``httpx.AsyncClient``, for triggers.
+
+    The limiter backends are synchronous: their calls run in a worker thread, so the
+    triggerer's event loop never blocks on them.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        settings: HttpSettings,
+        *,
+        limiter: SharedRateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        super().__init__(base_url, settings, limiter=limiter, rng=rng, clock=clock)
+        self.client = client
+
+    async def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request under the limit with retries; see :meth:`ReliableClient.request`."""
+        import httpx
+
+        method = method.upper()
+        url = self.url_for(endpoint)
+        retrying = build_async_retrying(
+            self.retry_settings,
+            method=method,
+            headers=headers,
+            clock=self._clock,
+            rng=self._rng,
+            on_retry=self.count_retry,
+        )
+        connect, read = self.timeout
+        async for attempt in retrying:
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                await asyncio.to_thread(self.take_slot)
+                try:
+                    response = await self.client.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json,
+                        headers=headers,
+                        timeout=httpx.Timeout(read, connect=connect),
+                    )
+                except Exception as exc:  # every transport failure becomes a taxonomy error
+                    raise classify_exception(exc, method=method, url=url, attempts=number) from None
+                await asyncio.to_thread(
+                    self.observe,
+                    response.status_code,
+                    response.headers,
+                    response.content,
+                    method=method,
+                    url=url,
+                    attempt=number,
+                )
+                return response
+        raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
