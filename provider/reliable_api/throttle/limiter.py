@@ -4,11 +4,12 @@ One limiter per (connection, limit key) and worker; every worker's limiter on th
 backend shares one state, so together they keep the API's limit. Adaptive mode moves the shared
 rate by what the API answers:
 
-- a 429 slows the shared rate down (multiplicative decrease, once per ``decrease_cooldown``,
-  so the 429s of one burst count once) and, with a Retry-After, pauses every worker;
-- a 2xx whose headers announce a slower policy than configured makes that policy the rate
-  at once; after ``increase_cooldown`` seconds of success the rate is probed back up by a
-  share of the target (additive increase), never above the configured rate or the policy.
+- a 429 slows the shared rate down (multiplicative decrease from the rate the request was sent
+  at, so the 429s of one burst count once) and, with a Retry-After, pauses every worker;
+- a 2xx whose headers announce a slower policy than configured makes that policy (less a small
+  headroom) the rate at once; ``increase_cooldown`` seconds after the last change, a success
+  probes the rate back up by a share of the target (additive increase), never above the
+  configured rate or the policy.
 
 This works from plain 429s alone (a proxy that sends no headers): AIMD finds the rate.
 """
@@ -27,6 +28,9 @@ from reliable_api.throttle.rate import Rate
 #: Rate-limit headers count whole seconds, rounded up: a ``reset`` of 1 may mean 20 ms.
 HEADER_RESOLUTION = 1.0
 
+# How many times per increase_cooldown a worker asks the backend whether a probe up is due.
+_PROBE_ASKS = 4
+
 # Intervals closer than this (relatively) are the same: 1/50 from a header vs. 0.02 configured.
 _SAME = 1e-9
 
@@ -36,26 +40,28 @@ class Aimd:
     """How adaptive mode moves the shared rate.
 
     :param decrease: multiply the rate by this on a 429 (between 0 and 1).
-    :param decrease_cooldown: seconds after any change of the rate before a 429 lowers it again.
     :param increase: after ``increase_cooldown`` seconds, add this share of the target rate.
     :param increase_cooldown: seconds between two probes up.
     :param min_share: the rate never drops below this share of the configured rate.
+    :param headroom: keep this share below a policy the API announces. An API that enforces
+        its rate with no tolerance (burst 1) answers 429 to two requests that arrive a little
+        closer than the interval, as scheduling jitter makes them at exactly its rate.
     :raises ConfigurationError: naming the value out of range.
     """
 
-    decrease: float = 0.8
-    decrease_cooldown: float = 1.0
-    increase: float = 0.02
-    increase_cooldown: float = 1.0
+    decrease: float = 0.9
+    increase: float = 0.01
+    increase_cooldown: float = 4.0
     min_share: float = 1 / 64
+    headroom: float = 0.02
 
     def __post_init__(self) -> None:
         checks = {
             "decrease": 0 < self.decrease < 1,
-            "decrease_cooldown": 0 <= self.decrease_cooldown < math.inf,
             "increase": 0 < self.increase < math.inf,
             "increase_cooldown": 0 <= self.increase_cooldown < math.inf,
             "min_share": 0 < self.min_share <= 1,
+            "headroom": 0 <= self.headroom < 1,
         }
         for name, valid in checks.items():
             if not valid:
@@ -164,13 +170,14 @@ class SharedRateLimiter:
             self.backend.pause(self.key, seconds=retry_after)
             self.pauses += 1
         if self.adaptive:
+            # Slow down from the interval this worker's request was sent at, not from the one in
+            # force: when other workers' 429s of the same burst already slowed the limit down,
+            # max(current, slower) changes nothing, so one burst of 429s counts once. A probe
+            # up that came just before cannot block the decrease either.
             target = self._target(policy_interval)
+            slower = max(target, self._interval / self.aimd.decrease)
             self._interval = self.backend.adjust(
-                self.key,
-                interval=target,
-                factor=1 / self.aimd.decrease,
-                ceiling=self._ceiling(target),
-                cooldown=self.aimd.decrease_cooldown,
+                self.key, interval=slower, factor=1.0, ceiling=self._ceiling(target), cooldown=0.0
             )
 
     def on_success(
@@ -214,18 +221,19 @@ class SharedRateLimiter:
             )
 
     def _probe_due(self) -> bool:
-        # The backend enforces the shared cooldown; this local one saves a round trip per 2xx.
+        # The backend enforces the shared cooldown, counted from any worker's change; asking it a
+        # few times per cooldown instead of at every 2xx saves a round trip per request.
         now = self._monotonic()
-        if now - self._last_probe < self.aimd.increase_cooldown:
+        if now - self._last_probe < self.aimd.increase_cooldown / _PROBE_ASKS:
             return False
         self._last_probe = now
         return True
 
     def _target(self, policy_interval: float | None) -> float:
-        """The shortest interval allowed: the configured one, or the announced policy if slower."""
+        """The shortest interval allowed: the configured one, or the policy less headroom if slower."""
         if _usable(policy_interval):
             assert policy_interval is not None
-            return max(self.rate.interval, policy_interval)
+            return max(self.rate.interval, policy_interval / (1 - self.aimd.headroom))
         return self.rate.interval
 
     def _ceiling(self, target: float) -> float:

@@ -50,7 +50,9 @@ class LocalBackend(ABC):
             adjusted = gcra_adjust(
                 state, now=now, interval=interval, factor=factor, ceiling=ceiling, cooldown=cooldown
             )
-            return max(interval, adjusted.interval or interval), adjusted
+            if adjusted is state:  # within the cooldown
+                return max(interval, state.interval or interval), state
+            return adjusted.interval or interval, adjusted
 
         return self._update(key, decide)
 
