@@ -30,6 +30,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["reliable_api.hooks.http"]}],
+        "operators": [
+            {"integration-name": INTEGRATION, "python-modules": ["reliable_api.operators.extract"]}
+        ],
         "connection-types": [
             {
                 "hook-class-name": "reliable_api.hooks.http.ReliableHttpHook",

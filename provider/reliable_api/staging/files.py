@@ -80,15 +80,23 @@ class StagedWriter:
     :param part_size: records per part.
     :param resume: continue an existing batch after its last complete part instead of starting
         over (for a task resuming after a deferral or a retry).
+    :param autoflush: write a part as soon as ``part_size`` records are buffered; ``False`` leaves
+        it to :meth:`flush`, for writers that must cut parts at their own boundaries (pages).
     """
 
     def __init__(
-        self, directory: str | ObjectStoragePath, *, part_size: int = DEFAULT_PART_SIZE, resume: bool = False
+        self,
+        directory: str | ObjectStoragePath,
+        *,
+        part_size: int = DEFAULT_PART_SIZE,
+        resume: bool = False,
+        autoflush: bool = True,
     ) -> None:
         if part_size < 1:
             raise ConfigurationError(f"part_size must be >= 1, got {part_size}")
         self.directory = as_path(directory)
         self.part_size = part_size
+        self.autoflush = autoflush
         self.directory.mkdir(parents=True, exist_ok=True)
         previous = read_manifest(self.directory) if resume else None
         self.batch = previous or StagedBatch(path=str(self.directory), records=0)
@@ -111,8 +119,13 @@ class StagedWriter:
                     f"record {position} cannot be staged as JSON: {error}", reason="not_json_serialisable"
                 ) from None
             self._buffer.append(line)
-            if len(self._buffer) >= self.part_size:
+            if self.autoflush and len(self._buffer) >= self.part_size:
                 self.flush()
+
+    @property
+    def buffered(self) -> int:
+        """Records written but not yet in a part."""
+        return len(self._buffer)
 
     def flush(self) -> None:
         """Write the buffered records as one part, then the manifest that lists it."""

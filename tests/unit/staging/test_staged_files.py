@@ -92,3 +92,15 @@ def test_task_dir_is_stable_and_safe(tmp_path: Path) -> None:
     assert "/../" not in str(escaped)
     dotted = task_staging_dir(str(tmp_path), dag_id="..", run_id=".", task_id="t")
     assert str(dotted).endswith("/_/_/t")
+
+
+def test_without_autoflush_parts_end_where_the_caller_flushes(tmp_path: Path) -> None:
+    writer = StagedWriter(str(tmp_path / "b"), part_size=2, autoflush=False)
+    writer.write(records(5))
+    assert writer.buffered == 5
+    assert read_manifest(str(tmp_path / "b")).records == 0  # type: ignore[union-attr]
+    writer.flush()
+    writer.write(records(1, start=5))
+    batch = writer.close()
+    assert batch.parts == ["part-00000.jsonl.gz", "part-00001.jsonl.gz"]
+    assert [r["id"] for r in read_records(batch)] == list(range(6))

@@ -1,0 +1,186 @@
+"""``ApiExtractOperator``: a paginated API resource into staged JSON Lines files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from reliable_api.exceptions import RateLimited
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, ObjectStoragePath
+
+    from reliable_api.hooks.http import ReliableHttpHook
+    from reliable_api.http.pagination import Paginator
+    from reliable_api.staging.files import StagedWriter
+
+#: Written next to the staged parts after every flush: where a retry or a deferral resumes.
+CHECKPOINT = "_checkpoint.json"
+
+
+class ApiExtractOperator(BaseOperator):
+    """Extract every page of an API resource into staged files; XCom gets the path and counts.
+
+    Requests go through :class:`~reliable_api.hooks.http.ReliableHttpHook` (shared rate limit,
+    retries, taxonomy errors). Records are staged as gzip JSON Lines parts under
+    ``<staging_root>/<dag_id>/<run_id>/<task_id>/``. After each flushed part the walk's position
+    is checkpointed there, so a task that defers (a wait longer than the connection's
+    ``defer_after``: it frees the worker slot and the triggerer wakes it) or fails and retries
+    resumes after the last staged page instead of starting over. A run that finished starts over
+    when it is run again.
+
+    :param http_conn_id: the ``reliable_http`` connection.
+    :param endpoint: the resource path, e.g. ``/v1/contacts``.
+    :param paginator: how the API pages (see :mod:`reliable_api.http.pagination`).
+    :param params: query parameters of the first request (templated).
+    :param records_path: dotted path of the records in a page's body; ``None`` for the body.
+    :param incremental_param: the API's "changed since" parameter, e.g. ``updated_since``.
+    :param since: its value (templated), e.g. ``"{{ data_interval_start | ts }}"``; no value
+        (or an empty one) extracts everything.
+    :param staging_root: where staged files go (``file://``, ``s3://`` ...); default
+        ``file://$AIRFLOW_HOME/reliable_api/staging``.
+    :param part_size: records per staged part (a part ends at a page boundary).
+    :param limit_key: the connection's limit that these requests count against.
+    :param max_pages: a guard against an API that never ends.
+    """
+
+    template_fields: Sequence[str] = ("endpoint", "params", "since", "staging_root")
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        http_conn_id: str,
+        endpoint: str,
+        paginator: Paginator,
+        params: Mapping[str, Any] | None = None,
+        records_path: str | None = "data",
+        incremental_param: str | None = None,
+        since: str | None = None,
+        staging_root: str | None = None,
+        part_size: int = 50_000,
+        limit_key: str = "default",
+        max_pages: int = 100_000,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.http_conn_id = http_conn_id
+        self.endpoint = endpoint
+        self.paginator = paginator
+        self.params = dict(params or {})
+        self.records_path = records_path
+        self.incremental_param = incremental_param
+        self.since = since
+        self.staging_root = staging_root
+        self.part_size = part_size
+        self.limit_key = limit_key
+        self.max_pages = max_pages
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Start the walk, or resume it when an earlier try of this run staged pages."""
+        directory = self._directory(context)
+        checkpoint = _read_json(directory / CHECKPOINT)
+        resumable = checkpoint is not None and not checkpoint.get("complete")
+        return self._walk(directory, checkpoint if resumable else None)
+
+    def resume(self, context: Context, event: Any = None) -> dict[str, Any]:
+        """Continue after a deferral, from the checkpoint written before deferring."""
+        directory = self._directory(context)
+        return self._walk(directory, _read_json(directory / CHECKPOINT))
+
+    def _walk(self, directory: ObjectStoragePath, checkpoint: dict[str, Any] | None) -> dict[str, Any]:
+        from reliable_api.hooks.http import ReliableHttpHook
+        from reliable_api.staging.files import StagedWriter
+
+        hook = ReliableHttpHook(method="GET", http_conn_id=self.http_conn_id, limit_key=self.limit_key)
+        # Parts end at page boundaries, so that a checkpoint never splits a page.
+        writer = StagedWriter(
+            directory, part_size=self.part_size, resume=checkpoint is not None, autoflush=False
+        )
+        totals = dict(checkpoint["totals"]) if checkpoint else {"pages": 0, "requests": 0, "rate_limited": 0}
+        state = checkpoint["state"] if checkpoint else None
+        pages = hook.paginate(
+            self.endpoint,
+            self.paginator,
+            params=self._first_params(),
+            records_path=self.records_path,
+            state=state,
+        )
+        try:
+            for page in pages:
+                writer.write(page.records)
+                totals["pages"] += 1
+                state = page.state
+                if writer.buffered >= self.part_size:
+                    self._checkpoint(directory, writer, state, totals, hook)
+        except RateLimited as wait:
+            self._checkpoint(directory, writer, state, totals, hook)
+            if (wait.retry_after or 0.0) <= hook.settings.defer_after:
+                raise  # a short wait that retries did not get past: fail this try, keep the pages
+            self._defer_for(wait)
+        batch = writer.close()
+        summary = {**batch.to_xcom(), **_add_counters(totals, hook)}
+        _write_json(directory / CHECKPOINT, {"complete": True, "state": state, "totals": summary})
+        self.log.info("Staged %d records from %d pages at %s", batch.records, totals["pages"], batch.path)
+        return summary
+
+    def _first_params(self) -> dict[str, str]:
+        params = {key: str(value) for key, value in self.params.items()}
+        if self.incremental_param and self.since:
+            params[self.incremental_param] = str(self.since)
+        return params
+
+    def _checkpoint(
+        self,
+        directory: ObjectStoragePath,
+        writer: StagedWriter,
+        state: dict[str, Any] | None,
+        totals: dict[str, Any],
+        hook: ReliableHttpHook,
+    ) -> None:
+        writer.flush()  # the checkpoint must never point past what is durable
+        _write_json(directory / CHECKPOINT, {"state": state, "totals": _add_counters(totals, hook)})
+
+    def _defer_for(self, wait: RateLimited) -> None:
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        seconds = wait.retry_after or 0.0
+        self.log.info("The API asks to wait %.1f s: deferring instead of holding a worker slot", seconds)
+        moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        self.defer(trigger=DateTimeTrigger(moment), method_name="resume")
+
+    def _directory(self, context: Context) -> ObjectStoragePath:
+        from reliable_api.staging.files import default_staging_root, task_staging_dir
+
+        ti = context["ti"]
+        return task_staging_dir(
+            self.staging_root or default_staging_root(),
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=ti.map_index if ti.map_index is not None else -1,
+        )
+
+
+def _add_counters(totals: Mapping[str, Any], hook: ReliableHttpHook) -> dict[str, Any]:
+    """``totals`` of earlier tries plus what ``hook`` did in this one."""
+    counters = hook.counters
+    return {
+        **totals,
+        "requests": totals.get("requests", 0) + counters.requests,
+        "rate_limited": totals.get("rate_limited", 0) + counters.rate_limited,
+        "retries": totals.get("retries", 0) + counters.retries,
+        "throttled_seconds": round(totals.get("throttled_seconds", 0.0) + counters.throttled_seconds, 3),
+    }
+
+
+def _read_json(path: ObjectStoragePath) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _write_json(path: ObjectStoragePath, value: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps(value))
