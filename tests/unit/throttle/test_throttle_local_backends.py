@@ -13,7 +13,8 @@ from reliable_api.throttle.factory import BACKENDS, default_sqlite_path, make_ba
 from reliable_api.throttle.local import LocalBackend
 from reliable_api.throttle.memory import MemoryBackend
 from reliable_api.throttle.sqlite import SqliteBackend
-from tests.unit.throttle.conftest import FakeClock
+from tests.unit.throttle.fakes import FakeClock
+from tests.unit.throttle.fakes import clock as clock
 
 
 @pytest.fixture(params=["memory", "sqlite"])

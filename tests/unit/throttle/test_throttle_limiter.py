@@ -10,7 +10,8 @@ from reliable_api.exceptions import ConfigurationError, RateLimited
 from reliable_api.throttle.limiter import Aimd, SharedRateLimiter
 from reliable_api.throttle.memory import MemoryBackend
 from reliable_api.throttle.rate import Rate
-from tests.unit.throttle.conftest import FakeClock
+from tests.unit.throttle.fakes import FakeClock
+from tests.unit.throttle.fakes import clock as clock
 
 TEN_PER_SECOND = Rate(count=10, period=1)
 

@@ -1,3 +1,5 @@
+"""A fake clock for the throttle unit tests; import ``clock`` as a fixture."""
+
 from __future__ import annotations
 
 import pytest

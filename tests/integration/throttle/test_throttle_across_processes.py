@@ -1,0 +1,77 @@
+"""Processes sharing one limit through a backend admit exactly what GCRA allows."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+
+import pytest
+
+from tests.integration.throttle.backends import SHARED_BACKENDS, BackendFactory
+from tests.integration.throttle.backends import key as key
+from tests.integration.throttle.backends import make as make
+
+# Forked, not spawned: a spawned worker would spend seconds importing Airflow.
+FORK = multiprocessing.get_context("fork")
+PROCESSES = 4
+INTERVAL = 0.02  # 50 requests per second
+BURST = 5  # > 1, so a grant that comes a little after its slot does not shift the next slots
+SECONDS = 2.0
+
+
+def hammer(make: BackendFactory, key: str, start: Event, results: Queue[tuple[int, float, float]]) -> None:
+    backend = make()
+    start.wait()
+    granted, first = 0, time.time()
+    while time.time() < first + SECONDS:
+        granted += backend.reserve(key, interval=INTERVAL, burst=BURST, max_wait=0).granted
+    results.put((granted, first, time.time()))
+    backend.close()
+
+
+def wait_once(make: BackendFactory, key: str, results: Queue[tuple[float, float]]) -> None:
+    backend = make()
+    paused_for = backend.paused_for(key)
+    wait = backend.reserve(key, interval=INTERVAL, burst=1, max_wait=math.inf).wait
+    results.put((paused_for, time.time() + wait))
+    backend.close()
+
+
+@pytest.mark.parametrize("make", SHARED_BACKENDS, indirect=True)
+def test_processes_hammering_one_limit_admit_exactly_what_gcra_allows(make: BackendFactory, key: str) -> None:
+    make().close()  # creates the table or file before the race
+    start, results = FORK.Event(), FORK.Queue()
+    workers = [FORK.Process(target=hammer, args=(make, key, start, results)) for _ in range(PROCESSES)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    reports = [results.get(timeout=30) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=10)
+    granted = sum(report[0] for report in reports)
+    span = max(report[2] for report in reports) - min(report[1] for report in reports)
+    # Within one request of burst + span * rate (the span is measured here, not on the backend's clock).
+    assert abs(granted - (BURST + span / INTERVAL)) <= 1, (granted, span)
+
+
+@pytest.mark.parametrize("make", SHARED_BACKENDS, indirect=True)
+def test_a_pause_set_by_one_process_holds_the_others(make: BackendFactory, key: str) -> None:
+    pausing = make()
+    paused_at = time.time()
+    pausing.pause(key, seconds=1.0)
+    results = FORK.Queue()
+    workers = [FORK.Process(target=wait_once, args=(make, key, results)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    reports = [results.get(timeout=30) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=10)
+    pausing.close()
+    assert all(0.5 < paused_for <= 1.0 for paused_for, _ in reports)
+    first, second = sorted(slot_at for _, slot_at in reports)
+    # Both slots after the pause (which began after paused_at), one interval apart.
+    assert first >= paused_at + 1.0 - 0.01
+    assert second - first == pytest.approx(INTERVAL, abs=0.005)
