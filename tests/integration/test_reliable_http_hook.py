@@ -8,7 +8,7 @@ import time
 import pytest
 
 from reliable_api.exceptions import ConfigurationError, NetworkError
-from reliable_api.hooks.http import ReliableHttpHook
+from reliable_api.hooks.http import ReliableHttpAsyncHook, ReliableHttpHook
 from reliable_api.testing.sandbox.server import SandboxServer
 
 CONN_ID = "sandbox_test"
@@ -68,3 +68,19 @@ def test_invalid_setting_is_a_configuration_error_naming_it(
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
     with pytest.raises(ConfigurationError, match="burst must be an integer, got 'many'"):
         ReliableHttpHook(http_conn_id=CONN_ID).run("/v1/contacts")
+
+
+def test_the_async_hook_follows_the_same_rules(connection: dict[str, object], sandbox: SandboxServer) -> None:
+    import asyncio
+
+    sandbox.configure(p_503=0.5, seed=7)
+    hook = ReliableHttpAsyncHook(http_conn_id=CONN_ID, settings_overrides={"backoff_base": 0.01})
+
+    async def fetch_all() -> list[int]:
+        return [(await hook.arequest("GET", f"/v1/contacts/con_00000{i}")).status_code for i in range(1, 6)]
+
+    assert asyncio.run(fetch_all()) == [200] * 5
+    counters = hook.async_counters
+    assert counters.retries > 0  # some 503s were retried, none reached the caller
+    assert counters.requests == 5 + counters.retries
+    assert sandbox.stats()["responses_5xx"] == counters.retries

@@ -14,6 +14,7 @@ from reliable_api.http.setting_fields import SETTING_NAMES
 from reliable_api.http.settings import HttpSettings
 
 if TYPE_CHECKING:
+    import httpx
     import requests
     from airflow.sdk import Connection
 
@@ -204,3 +205,46 @@ class ReliableHttpHook(HttpHook):
         default = DEFAULT_REDIS_CONN_ID if backend == "redis" else DEFAULT_STATE_CONN_ID
         conn = HttpHook.get_connection(self.settings.limiter_conn_id or default)
         return make_backend(backend, url=redis_url(conn) if backend == "redis" else postgres_url(conn))
+
+
+class ReliableHttpAsyncHook(ReliableHttpHook):
+    """The async twin of :class:`ReliableHttpHook`, for triggers: same connection, same rules.
+
+    Requests go through :class:`~reliable_api.http.client.AsyncReliableClient` (httpx), under the
+    same shared limit as the synchronous hook's workers; :attr:`counters` add up every call.
+    """
+
+    @cached_property
+    def async_counters(self) -> RequestCounters:
+        """Requests, 429s, retries and seconds throttled by :meth:`arequest` so far."""
+        from reliable_api.http.client import RequestCounters
+
+        return RequestCounters()
+
+    async def arequest(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request under the limit with retries; see :meth:`ReliableHttpHook.request`."""
+        import httpx
+        from requests.auth import HTTPBasicAuth
+
+        from reliable_api.http.client import AsyncReliableClient
+
+        session = self.get_conn()  # the connection's auth and headers, as the sync hook sends them
+        auth = (
+            (session.auth.username, session.auth.password)
+            if isinstance(session.auth, HTTPBasicAuth)
+            else None
+        )
+        default_headers = {name: str(value) for name, value in session.headers.items()}
+        async with httpx.AsyncClient(auth=auth, headers=default_headers) as client:
+            engine = AsyncReliableClient(
+                client, self.base_url, self.settings, limiter=self.limiter, counters=self.async_counters
+            )
+            return await engine.request(method, endpoint, params=params, json=json, headers=headers)

@@ -63,12 +63,13 @@ class _Engine:
         limiter: SharedRateLimiter | None,
         rng: Callable[[], float],
         clock: Callable[[], float],
+        counters: RequestCounters | None,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.settings = settings
         self.limiter = limiter
         self.retry_settings = RetrySettings.from_http_settings(settings, deadline=settings.retry_deadline)
-        self.counters = RequestCounters()
+        self.counters = counters if counters is not None else RequestCounters()
         self._rng = rng
         self._clock = clock
 
@@ -137,6 +138,7 @@ class ReliableClient(_Engine):
     :param sleep: how retries wait; tests pass one that records instead.
     :param clock: monotonic seconds, for the retry deadline.
     :param rng: random numbers in ``[0, 1)``, for the backoff jitter.
+    :param counters: where to count; a fresh :class:`RequestCounters` by default.
     """
 
     def __init__(
@@ -149,8 +151,9 @@ class ReliableClient(_Engine):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        counters: RequestCounters | None = None,
     ) -> None:
-        super().__init__(base_url, settings, limiter=limiter, rng=rng, clock=clock)
+        super().__init__(base_url, settings, limiter=limiter, rng=rng, clock=clock, counters=counters)
         self.session = session
         self._sleep = sleep
 
@@ -221,8 +224,9 @@ class AsyncReliableClient(_Engine):
         limiter: SharedRateLimiter | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        counters: RequestCounters | None = None,
     ) -> None:
-        super().__init__(base_url, settings, limiter=limiter, rng=rng, clock=clock)
+        super().__init__(base_url, settings, limiter=limiter, rng=rng, clock=clock, counters=counters)
         self.client = client
 
     async def request(
