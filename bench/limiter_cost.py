@@ -62,10 +62,14 @@ class Sample:
 
 
 def _worker(build: Build, seconds: float, record_grants: bool, start, results) -> None:  # type: ignore[no-untyped-def]
-    call = build()
-    warm_until = time.perf_counter() + 0.2
-    while time.perf_counter() < warm_until:
-        call()
+    try:
+        call = build()
+        warm_until = time.perf_counter() + 0.2
+        while time.perf_counter() < warm_until:
+            call()
+    except Exception as error:
+        results.put(f"{type(error).__name__}: {error}")
+        return
     results.put("ready")
     start.wait()
     latencies, grants = array("q"), []
@@ -89,8 +93,11 @@ def run_processes(build: Build, *, processes: int, seconds: float, record_grants
     for worker in workers:
         worker.start()
     for _ in workers:
-        if results.get(timeout=60) != "ready":
-            raise RuntimeError("a worker failed before the run")
+        message = results.get(timeout=60)
+        if message != "ready":
+            for worker in workers:
+                worker.terminate()
+            raise RuntimeError(message)
     start.set()
     latencies, grants = array("q"), []
     for _ in workers:
