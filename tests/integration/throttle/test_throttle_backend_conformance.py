@@ -89,4 +89,4 @@ def test_the_scenario_exercises_every_decision() -> None:
 @pytest.mark.parametrize("make", ["memory", *SHARED_BACKENDS], indirect=True)
 def test_backend_decides_as_the_pure_functions(backend: LimiterBackend, key: str) -> None:
     expected = play(MemoryBackend(now=lambda: 1_000.0), key)
-    assert flat(play(backend, key)) == pytest.approx(flat(expected), abs=0.05)
+    assert flat(play(backend, key)) == pytest.approx(flat(expected), abs=0.2)
