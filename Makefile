@@ -15,8 +15,8 @@ $(INSTALLED): pyproject.toml
 venv: $(INSTALLED)
 
 lint: venv
-	$(VENV)/bin/ruff check provider tests dags demo
-	$(VENV)/bin/ruff format --check provider tests dags demo
+	$(VENV)/bin/ruff check provider tests dags demo bench
+	$(VENV)/bin/ruff format --check provider tests dags demo bench
 	$(VENV)/bin/mypy
 
 test: lint
