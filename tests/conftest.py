@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.services import POSTGRES_HOST, POSTGRES_PORT, REDIS_HOST, REDIS_PORT, require_service
 
@@ -20,6 +21,12 @@ from tests.services import POSTGRES_HOST, POSTGRES_PORT, REDIS_HOST, REDIS_PORT,
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="reliable_api_tests_")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(__file__), "..", "dags")
+
+
+# Property tests assert behaviour, never timings: a loaded 2-core CI machine must not fail them
+# for generating examples slowly.
+settings.register_profile("reliable_api", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("reliable_api")
 
 
 @pytest.fixture(scope="session")

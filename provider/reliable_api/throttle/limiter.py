@@ -25,8 +25,10 @@ from reliable_api.exceptions import ConfigurationError, RateLimited
 from reliable_api.throttle.base import LimiterBackend
 from reliable_api.throttle.rate import Rate
 
-#: Rate-limit headers count whole seconds, rounded up: a ``reset`` of 1 may mean 20 ms.
-HEADER_RESOLUTION = 1.0
+#: How far a ``reset`` read from headers may overstate the real one: headers count whole seconds
+#: rounded up (a ``reset`` of 1 may mean 20 ms), and an epoch reset is measured against the
+#: ``Date`` header, itself rounded down to the second: two seconds in all.
+RESET_UNCERTAINTY = 2.0
 
 # How many times per increase_cooldown a worker asks the backend whether a probe up is due.
 _PROBE_ASKS = 4
@@ -193,7 +195,7 @@ class SharedRateLimiter:
             (``RateLimit-Policy`` w/q, or ``X-RateLimit-Limit`` over its window), when known.
         :param remaining: requests left in the API's window, when announced.
         :param reset_after: seconds until the window resets, when announced. With
-            ``remaining == 0`` every worker pauses until then, less :data:`HEADER_RESOLUTION`:
+            ``remaining == 0`` every worker pauses until then, less :data:`RESET_UNCERTAINTY`:
             the header rounds up to whole seconds, and honouring a ``reset`` of 1 in full
             would cap a 50/s API with burst 1 (always ``remaining = 0``) at 1 request per second.
         """
@@ -201,8 +203,8 @@ class SharedRateLimiter:
             return
         if remaining == 0 and _usable(reset_after):
             assert reset_after is not None
-            if reset_after > HEADER_RESOLUTION:
-                self.backend.pause(self.key, seconds=reset_after - HEADER_RESOLUTION)
+            if reset_after > RESET_UNCERTAINTY:
+                self.backend.pause(self.key, seconds=reset_after - RESET_UNCERTAINTY)
                 self.pauses += 1
         target = self._target(policy_interval)
         if self._interval < target * (1 - _SAME):

@@ -149,7 +149,7 @@ class PostgresBackend:
         self._pid = 0
         self._rows: set[str] = set()
         try:
-            import psycopg2  # type: ignore[import-untyped]
+            import psycopg2
         except ImportError as error:
             raise unreachable(
                 "postgres", self.url, ImportError("install airflow-provider-reliable-api[postgres]")

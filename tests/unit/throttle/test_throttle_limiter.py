@@ -188,16 +188,17 @@ def test_probing_stops_at_the_announced_policy(backend: MemoryBackend, clock: Fa
     assert worker.interval == pytest.approx(0.02)
 
 
-def test_remaining_zero_pauses_until_the_reset_less_the_header_resolution(
+def test_remaining_zero_pauses_until_the_reset_less_the_header_uncertainty(
     backend: MemoryBackend, clock: FakeClock
 ) -> None:
     worker = limiter(backend, clock)
     worker.on_success(remaining=0, reset_after=1.0)  # "1 s" may be 20 ms: no pause
+    worker.on_success(remaining=0, reset_after=2.0)  # an epoch reset against a rounded Date: same
     assert backend.paused_for(worker.key) == 0.0
     worker.on_success(remaining=3, reset_after=30.0)
     assert backend.paused_for(worker.key) == 0.0
     worker.on_success(remaining=0, reset_after=30.0)
-    assert (backend.paused_for(worker.key), worker.pauses) == (29.0, 1)
+    assert (backend.paused_for(worker.key), worker.pauses) == (28.0, 1)
 
 
 def test_not_adaptive_keeps_the_configured_rate(backend: MemoryBackend, clock: FakeClock) -> None:
