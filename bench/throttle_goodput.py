@@ -47,9 +47,9 @@ SCENARIOS = (
     Scenario("httphook-advanced-retry", "httphook_retry"),
     Scenario("requests-urllib3-retry", "urllib3"),
     Scenario("dlt-rest-client", "dlt"),
-    Scenario("ours-sqlite", "ours", backend="sqlite"),
-    Scenario("ours-postgres", "ours", backend="postgres"),
-    Scenario("ours-redis", "ours", backend="redis"),
+    Scenario("ours-sqlite", "ours", backend="sqlite", adaptive=True),
+    Scenario("ours-postgres", "ours", backend="postgres", adaptive=True),
+    Scenario("ours-redis", "ours", backend="redis", adaptive=True),
     Scenario("ours-redis-2R-adaptive", "ours", rate_factor=2.0, backend="redis", adaptive=True),
     Scenario(
         "ours-redis-2R-adaptive-no-headers",
@@ -62,7 +62,7 @@ SCENARIOS = (
 )
 
 
-def make_caller(scenario: Scenario, url: str, rate: float) -> Callable[[], bool]:
+def make_caller(scenario: Scenario, url: str, rate: float, run_id: str = "") -> Callable[[], bool]:
     """A function that makes one call through the scenario's client; True when it got a 2xx."""
     if scenario.client in ("httphook", "httphook_retry"):
         from airflow.providers.http.hooks.http import HttpHook
@@ -100,13 +100,14 @@ def make_caller(scenario: Scenario, url: str, rate: float) -> Callable[[], bool]
         return lambda: client.get(PATH).ok
     from reliable_api.hooks.http import ReliableHttpHook
 
-    hook = ReliableHttpHook(method="GET", http_conn_id="bench_reliable")
+    # A limit key of its own per run: the shared state of an earlier run must not carry over.
+    hook = ReliableHttpHook(method="GET", http_conn_id="bench_reliable", limit_key=run_id)
     return lambda: hook.run(PATH).ok
 
 
-def worker(scenario: Scenario, url: str, rate: float, ready: Any, failed: Any) -> None:
+def worker(scenario: Scenario, url: str, rate: float, run_id: str, ready: Any, failed: Any) -> None:
     """Call as fast as the client lets us until the parent ends the process."""
-    call = make_caller(scenario, url, rate)
+    call = make_caller(scenario, url, rate, run_id)
     ready.wait()  # every worker has imported its client: start the clock together
     while True:
         try:
@@ -144,9 +145,10 @@ def run(scenario: Scenario, *, rate: float, workers: int, duration: float, pg_ur
     ):
         os.environ.update(connection_env(scenario, sandbox.url, rate, pg_url, state))
         ready = mp.Barrier(workers + 1)
+        run_id = uuid.uuid4().hex
         failed = mp.Value("l", 0)
         processes = [
-            mp.Process(target=worker, args=(scenario, sandbox.url, rate, ready, failed), daemon=True)
+            mp.Process(target=worker, args=(scenario, sandbox.url, rate, run_id, ready, failed), daemon=True)
             for _ in range(workers)
         ]
         for process in processes:

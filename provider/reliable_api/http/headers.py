@@ -112,6 +112,7 @@ def parse_rate_limit_headers(headers: Mapping[str, str], *, now: datetime | None
     """Read every rate-limit header family of a response into one :class:`RateLimitInfo`.
 
     Header names match case-insensitively. Fields that cannot be read are left out one by one.
+    The IETF draft headers win over the legacy ``X-RateLimit-*`` family when a response has both.
     Of several announced policies, the one that binds now is reported: a spent quota (the one
     that resets last, if several are spent), else the one that needs the slowest pace to last
     until its reset (``reset / remaining``), else the slowest quota (``window / limit``).
@@ -122,7 +123,10 @@ def parse_rate_limit_headers(headers: Mapping[str, str], *, now: datetime | None
     """
     lowered = {name.lower(): value for name, value in headers.items()}
     reference = now or _http_date(lowered.get("date", "")) or datetime.now(timezone.utc)
-    policies = [*_draft_policies(lowered), *_legacy_policies(lowered, reference)]
+    # The legacy X-RateLimit-* family is read only when the IETF draft headers are absent: APIs
+    # that send both describe the same limits twice, and the legacy epoch reset measured against
+    # a Date rounded to the second can overstate a 20 ms reset as 3 s.
+    policies = list(_draft_policies(lowered)) or list(_legacy_policies(lowered, reference))
     binding = max(policies, key=_urgency, default=_Policy())
     return RateLimitInfo(
         retry_after=parse_retry_after(lowered.get("retry-after"), now=reference),

@@ -262,3 +262,17 @@ def test_parse_link_header() -> None:
 
 def test_split_outside_quotes_honours_escapes_and_brackets() -> None:
     assert split_outside_quotes(r'a="x\",y", <u,v>, b', ",") == [r'a="x\",y"', " <u,v>", " b"]
+
+
+def test_draft_headers_win_over_the_legacy_family_describing_the_same_limit() -> None:
+    headers = {
+        "Date": "Mon, 23 Nov 2026 22:26:28 GMT",
+        "RateLimit-Policy": '"default";q=50;w=1',
+        "RateLimit": '"default";r=0;t=1',
+        "X-RateLimit-Limit": "50",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "1795472791",  # 3 s after Date: the legacy epoch rounding
+    }
+    info = parse_rate_limit_headers(headers)
+    assert (info.limit, info.window, info.remaining, info.reset_after) == (50, 1.0, 0, 1.0)
+    assert info.policy_interval == pytest.approx(0.02)
