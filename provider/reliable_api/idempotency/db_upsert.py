@@ -1,0 +1,283 @@
+"""Dialect-native database upserts that write only the rows whose content changed.
+
+Each record gets a content hash of its non-key columns (:func:`~reliable_api.idempotency.keys.
+content_hash`), stored in the target's ``_row_hash`` column. A batch is staged into a temporary
+table (``COPY`` on PostgreSQL with psycopg2, bound ``executemany`` elsewhere) and merged with one
+statement whose update fires only when the stored hash differs:
+
+- PostgreSQL: ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE t._row_hash IS
+  DISTINCT FROM excluded._row_hash RETURNING (xmax = 0)``: inserted and updated counted exactly;
+- SQLite: the same with ``IS NOT``;
+- MySQL/MariaDB: ``INSERT ... SELECT ... ON DUPLICATE KEY UPDATE``, which leaves rows whose values
+  are all equal unwritten.
+
+An unchanged re-run therefore writes no rows. Records with no key, or values JSON cannot hold, are
+returned as rejections with their reason, never dropped; duplicate keys inside a batch: the last
+one wins and the others are counted.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from reliable_api.exceptions import ConfigurationError, RecordRejected
+from reliable_api.idempotency.keys import canonical_json, content_hash, natural_key
+from reliable_api.idempotency.sql_identifiers import check_identifier, check_identifiers, qualified, quote
+from reliable_api.idempotency.sql_schema import create_table, target_columns
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+DEFAULT_BATCH_SIZE = 50_000
+HASH_COLUMN = "_row_hash"
+
+
+@dataclass
+class Rejection:
+    """A record the upsert refused, with the reason (to dead-letter it)."""
+
+    record: Any
+    error: RecordRejected
+
+
+@dataclass
+class UpsertResult:
+    """What an upsert did: rows inserted, updated and left unchanged, and what it refused."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """The counts as a small JSON-safe dict (for XCom and run metrics)."""
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
+            "rejected": len(self.rejected),
+        }
+
+
+def upsert_records(
+    engine: Engine,
+    table: str,
+    records: Iterable[Any],
+    *,
+    key: Sequence[str],
+    schema: str | None = None,
+    create: Mapping[str, str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    hash_column: str = HASH_COLUMN,
+) -> UpsertResult:
+    """Upsert ``records`` (dicts) into ``table`` on ``key``, writing only new or changed rows.
+
+    :param engine: a SQLAlchemy engine (PostgreSQL, SQLite, MySQL/MariaDB).
+    :param table: the target table.
+    :param records: the records; fields that are not columns of the table are not written.
+    :param key: the key columns; the table needs a primary key or unique constraint on them.
+    :param schema: the table's schema (database on MySQL), or the default one.
+    :param create: a declared schema (column -> type among
+        :data:`~reliable_api.idempotency.sql_schema.COLUMN_TYPES`): create the table if missing.
+    :param batch_size: records staged and merged per transaction.
+    :param hash_column: the column holding each row's content hash.
+    :raises ConfigurationError: for an invalid identifier, a missing table or column, or a key
+        without a unique constraint.
+    """
+    table = check_identifier(table, "table")
+    if schema is not None:
+        check_identifier(schema, "schema")
+    key = check_identifiers(list(key), "key column")
+    hash_column = check_identifier(hash_column, "hash column")
+    if batch_size < 1:
+        raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}")
+    if create is not None:
+        check_identifiers(list(create), "column")
+        create_table(engine, table, create, key=key, schema=schema, hash_column=hash_column)
+    columns = target_columns(engine, table, key=key, schema=schema)
+    if hash_column not in columns:
+        raise ConfigurationError(
+            f"table {table!r} has no {hash_column!r} column for the content hash; "
+            "add it (text or varchar(64))"
+        )
+    values = [check_identifier(name, "column") for name in columns if name not in key and name != hash_column]
+    merger = _Merger(engine, table, schema, key, values, hash_column)
+    result = UpsertResult()
+    for chunk in _chunks(records, batch_size):
+        rows = _prepare(chunk, key, values, result)
+        if rows:
+            inserted, updated = merger.merge(rows)
+            result.inserted += inserted
+            result.updated += updated
+            result.unchanged += len(rows) - inserted - updated
+    return result
+
+
+def _chunks(records: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(records)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _prepare(chunk: list[Any], key: list[str], values: list[str], result: UpsertResult) -> list[list[Any]]:
+    """Rows (key values, other values, hash) of ``chunk``, last duplicate winning; rejects recorded."""
+    rows: dict[str, list[Any]] = {}
+    for record in chunk:
+        record_key: str | None = None
+        try:
+            if not isinstance(record, Mapping):
+                raise RecordRejected(
+                    f"not a record (a mapping): {type(record).__name__}", reason="not_a_record"
+                )
+            record_key = natural_key(record, key)
+            payload = {name: record.get(name) for name in values}
+            row = [record[name] for name in key] + list(payload.values()) + [content_hash(payload)]
+        except RecordRejected as error:
+            error.record_key = record_key
+            result.rejected.append(Rejection(record, error))
+            continue
+        if record_key in rows:
+            result.duplicates += 1
+            del rows[record_key]  # re-inserted below: the batch keeps the order of last occurrences
+        rows[record_key] = [_bindable(value) for value in row]
+    return list(rows.values())
+
+
+def _bindable(value: Any) -> Any:
+    # DB-API drivers cannot bind dicts and lists; JSON text goes into json and text columns alike.
+    return canonical_json(value) if isinstance(value, (dict, list)) else value
+
+
+class _Merger:
+    """Stages a batch into a temporary table and merges it into the target, per dialect."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        table: str,
+        schema: str | None,
+        key: list[str],
+        values: list[str],
+        hash_column: str,
+    ) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        if self.dialect not in ("postgresql", "sqlite", "mysql", "mariadb"):
+            raise ConfigurationError(
+                f"database upserts support PostgreSQL, SQLite and MySQL, not {self.dialect}"
+            )
+        q = self._quote
+        self.target = qualified(engine.dialect, table, schema)
+        self.columns = [*key, *values, hash_column]
+        self.key = key
+        self.hash = hash_column
+        self.column_list = ", ".join(q(name) for name in self.columns)
+        self.use_copy = self.dialect == "postgresql" and engine.dialect.driver == "psycopg2"
+
+    def _quote(self, name: str) -> str:
+        return quote(self.engine.dialect, name)
+
+    def merge(self, rows: list[list[Any]]) -> tuple[int, int]:
+        """Write ``rows``; return (inserted, updated)."""
+        stage = self._quote(f"_rapi_stage_{uuid.uuid4().hex[:16]}")
+        with self.engine.begin() as connection:
+            self._stage(connection, stage, rows)
+            if self.dialect == "postgresql":
+                return self._merge_postgres(connection, stage)
+            existing, changed = self._count_existing(connection, stage)
+            connection.exec_driver_sql(self._merge_sql(stage))
+            connection.exec_driver_sql(
+                f"DROP {'TEMPORARY ' if self.dialect != 'sqlite' else ''}TABLE {stage}"
+            )
+            return len(rows) - existing, changed
+
+    def _stage(self, connection: Connection, stage: str, rows: list[list[Any]]) -> None:
+        from sqlalchemy import text
+
+        select = f"SELECT {self.column_list} FROM {self.target}"
+        if self.dialect == "postgresql":
+            create = f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS {select} WITH NO DATA"
+        else:
+            temporary = "TEMP" if self.dialect == "sqlite" else "TEMPORARY"
+            create = f"CREATE {temporary} TABLE {stage} AS {select} WHERE 1 = 0"
+        connection.exec_driver_sql(create)
+        if self.use_copy:
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor.copy_expert(f"COPY {stage} ({self.column_list}) FROM STDIN", _copy_buffer(rows))
+            return
+        names = [f"p{index}" for index in range(len(self.columns))]
+        insert = text(
+            f"INSERT INTO {stage} ({self.column_list}) VALUES ({', '.join(':' + n for n in names)})"
+        )
+        connection.execute(insert, [dict(zip(names, row, strict=True)) for row in rows])
+
+    def _merge_postgres(self, connection: Connection, stage: str) -> tuple[int, int]:
+        q = self._quote
+        updates = ", ".join(
+            f"{q(name)} = EXCLUDED.{q(name)}" for name in self.columns if name not in self.key
+        )
+        sql = (
+            f"WITH merged AS (INSERT INTO {self.target} AS t ({self.column_list}) "
+            f"SELECT {self.column_list} FROM {stage} "
+            f"ON CONFLICT ({', '.join(q(name) for name in self.key)}) DO UPDATE SET {updates} "
+            f"WHERE t.{q(self.hash)} IS DISTINCT FROM EXCLUDED.{q(self.hash)} "
+            # xmax = 0 only on a freshly inserted row version: the documented insert-or-update tell.
+            "RETURNING (t.xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
+        )
+        inserted, updated = connection.exec_driver_sql(sql).one()
+        return int(inserted), int(updated)
+
+    def _count_existing(self, connection: Connection, stage: str) -> tuple[int, int]:
+        """(rows of the batch already in the target, of those the ones whose hash differs)."""
+        q = self._quote
+        on = " AND ".join(f"t.{q(name)} = s.{q(name)}" for name in self.key)
+        stored, new = f"t.{q(self.hash)}", f"s.{q(self.hash)}"
+        differs = f"{stored} IS NOT {new}" if self.dialect == "sqlite" else f"NOT ({stored} <=> {new})"
+        sql = (
+            f"SELECT count(*), COALESCE(SUM(CASE WHEN {differs} THEN 1 ELSE 0 END), 0) "
+            f"FROM {stage} s JOIN {self.target} t ON {on}"
+        )
+        existing, changed = connection.exec_driver_sql(sql).one()
+        return int(existing), int(changed)
+
+    def _merge_sql(self, stage: str) -> str:
+        q = self._quote
+        others = [name for name in self.columns if name not in self.key]
+        if self.dialect == "sqlite":
+            updates = ", ".join(f"{q(name)} = excluded.{q(name)}" for name in others)
+            # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint of the SELECT.
+            return (
+                f"INSERT INTO {self.target} AS t ({self.column_list}) SELECT {self.column_list} FROM {stage} "
+                f"WHERE true ON CONFLICT ({', '.join(q(name) for name in self.key)}) DO UPDATE SET {updates} "
+                f"WHERE t.{q(self.hash)} IS NOT excluded.{q(self.hash)}"
+            )
+        # MySQL writes no row whose new values all equal the stored ones, so equal hashes cost nothing.
+        updates = ", ".join(f"{q(name)} = VALUES({q(name)})" for name in others)
+        return (
+            f"INSERT INTO {self.target} ({self.column_list}) SELECT {self.column_list} FROM {stage} "
+            f"ON DUPLICATE KEY UPDATE {updates}"
+        )
+
+
+def _copy_text(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = value if isinstance(value, str) else str(value)
+    if any(char in text for char in "\\\t\n\r"):
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def _copy_buffer(rows: list[list[Any]]) -> io.StringIO:
+    """``rows`` in COPY's text format: tab-separated, NULL as backslash-N, backslash escapes."""
+    return io.StringIO("".join("\t".join(map(_copy_text, row)) + "\n" for row in rows))

@@ -1,0 +1,96 @@
+"""The target table of a database upsert: created from a declared schema, checked in the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from reliable_api.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.types import TypeEngine
+
+#: The column types a declared schema may use.
+COLUMN_TYPES = ("text", "integer", "bigint", "numeric", "boolean", "timestamp", "date", "json")
+
+
+def _sql_type(name: str, *, is_key: bool) -> TypeEngine[Any]:
+    from sqlalchemy import types
+
+    mapping: dict[str, TypeEngine[Any]] = {
+        "text": types.Text(),
+        "integer": types.Integer(),
+        "bigint": types.BigInteger(),
+        "numeric": types.Numeric(),
+        "boolean": types.Boolean(),
+        "timestamp": types.DateTime(timezone=True),
+        "date": types.Date(),
+        "json": types.JSON(),
+    }
+    if name not in mapping:
+        raise ConfigurationError(f"unknown column type {name!r}; use one of {', '.join(COLUMN_TYPES)}")
+    if name == "text" and is_key:
+        # MySQL cannot index TEXT without a prefix length; a key needs a bounded type there.
+        return types.Text().with_variant(types.String(255), "mysql", "mariadb")
+    return mapping[name]
+
+
+def create_table(
+    engine: Engine,
+    table: str,
+    columns: Mapping[str, str],
+    *,
+    key: Sequence[str],
+    schema: str | None,
+    hash_column: str,
+) -> None:
+    """Create ``table`` with ``columns`` (name -> type), a primary key on ``key`` and the hash column.
+
+    Does nothing when the table exists (it is then checked like any other target).
+    """
+    from sqlalchemy import Column, MetaData, String, Table
+
+    missing = [name for name in key if name not in columns]
+    if missing:
+        raise ConfigurationError(f"key columns {missing} are not in the declared schema of {table!r}")
+    target = Table(
+        table,
+        MetaData(),
+        *(
+            Column(name, _sql_type(kind, is_key=name in key), primary_key=name in key)
+            for name, kind in columns.items()
+        ),
+        Column(hash_column, String(64)),
+        schema=schema,
+    )
+    target.create(engine, checkfirst=True)
+
+
+def target_columns(engine: Engine, table: str, *, key: Sequence[str], schema: str | None) -> list[str]:
+    """The columns of ``table``, after checking that ``key`` is unique there.
+
+    :raises ConfigurationError: when the table does not exist, or when no primary key, unique
+        constraint or unique index covers exactly the ``key`` columns (an upsert on such a key
+        cannot tell an update from an insert, so every database would refuse it or duplicate).
+    """
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+    name = f"{schema}.{table}" if schema else table
+    if not inspector.has_table(table, schema=schema):
+        raise ConfigurationError(f"table {name!r} does not exist (pass a schema to create it)")
+    wanted = set(key)
+    unique_sets = [set(inspector.get_pk_constraint(table, schema=schema).get("constrained_columns") or [])]
+    unique_sets += [set(c["column_names"]) for c in inspector.get_unique_constraints(table, schema=schema)]
+    unique_sets += [
+        {str(column) for column in index["column_names"]}
+        for index in inspector.get_indexes(table, schema=schema)
+        if index.get("unique")
+    ]
+    if wanted not in unique_sets:
+        raise ConfigurationError(
+            f"table {name!r} has no primary key or unique constraint on the key columns {list(key)}; "
+            "an upsert needs one to recognise existing rows"
+        )
+    return [str(column["name"]) for column in inspector.get_columns(table, schema=schema)]

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from reliable_api.exceptions import ConfigurationError
+from reliable_api.idempotency.db_upsert import upsert_records
+from tests.services import is_reachable
+
+SCHEMA = {"id": "integer", "name": "text", "score": "numeric", "active": "boolean", "meta": "json"}
+
+_WRITE_TRIGGERS = {
+    "postgresql": [
+        "CREATE TABLE writes (n integer)",
+        "INSERT INTO writes VALUES (0)",
+        "CREATE FUNCTION count_write() RETURNS trigger AS $$ BEGIN UPDATE writes SET n = n + 1; "
+        "RETURN NULL; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER counted AFTER INSERT OR UPDATE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION count_write()",
+    ],
+    "sqlite": [
+        "CREATE TABLE writes (n integer)",
+        "INSERT INTO writes VALUES (0)",
+        "CREATE TRIGGER counted_i AFTER INSERT ON {table} BEGIN UPDATE writes SET n = n + 1; END",
+        "CREATE TRIGGER counted_u AFTER UPDATE ON {table} BEGIN UPDATE writes SET n = n + 1; END",
+    ],
+}
+
+
+def _mysql_engine() -> Engine:
+    pytest.importorskip("pymysql", reason="no MySQL driver (pymysql) installed")
+    if not is_reachable("127.0.0.1", 3306):
+        pytest.skip("MariaDB/MySQL is unreachable at 127.0.0.1:3306 (not required in CI)")
+    return create_engine("mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        made = create_engine(f"sqlite:///{tmp_path / 'target.db'}")
+    elif request.param == "postgresql":
+        made = create_engine(request.getfixturevalue("postgres_url"))
+    else:
+        made = _mysql_engine()
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def table(engine: Engine) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    yield name
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("DROP TABLE IF EXISTS writes")
+            connection.exec_driver_sql("DROP FUNCTION IF EXISTS count_write() CASCADE")
+        elif engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("DROP TABLE IF EXISTS writes")
+
+
+def _records(n: int, *, suffix: str = "") -> list[dict[str, Any]]:
+    return [
+        {"id": i, "name": f"naïve {i}{suffix}", "score": i / 4, "active": i % 2 == 0, "meta": {"k": [i]}}
+        for i in range(n)
+    ]
+
+
+def _counts(engine: Engine, table: str, records: list[dict[str, Any]], **kwargs: Any) -> dict[str, int]:
+    return upsert_records(engine, table, records, key=["id"], create=SCHEMA, **kwargs).counts()
+
+
+def _writes(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.exec_driver_sql("SELECT n FROM writes").scalar_one())
+
+
+def test_insert_update_unchanged_and_zero_writes_on_rerun(engine: Engine, table: str) -> None:
+    assert _counts(engine, table, _records(500), batch_size=128) == {
+        "inserted": 500, "updated": 0, "unchanged": 0, "duplicates": 0, "rejected": 0,
+    }  # fmt: skip
+    if engine.dialect.name in _WRITE_TRIGGERS:
+        with engine.begin() as connection:
+            for statement in _WRITE_TRIGGERS[engine.dialect.name]:
+                connection.exec_driver_sql(statement.format(table=table))
+    assert _counts(engine, table, _records(500), batch_size=128)["unchanged"] == 500
+    if engine.dialect.name in _WRITE_TRIGGERS:
+        assert _writes(engine) == 0
+    changed = _records(500)[:450] + _records(600, suffix="!")[450:]
+    assert _counts(engine, table, changed) == {
+        "inserted": 100, "updated": 50, "unchanged": 450, "duplicates": 0, "rejected": 0,
+    }  # fmt: skip
+    if engine.dialect.name in _WRITE_TRIGGERS:
+        assert _writes(engine) == 150
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
+        name = connection.execute(text(f"SELECT name FROM {table} WHERE id = 470")).scalar_one()
+    assert (rows, name) == (600, "naïve 470!")
+
+
+def test_duplicates_in_a_batch_last_wins(engine: Engine, table: str) -> None:
+    records = [{"id": 1, "name": "first"}, {"id": 2, "name": "b"}, {"id": 1, "name": "last"}]
+    assert _counts(engine, table, records)["duplicates"] == 1
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql(f"SELECT name FROM {table} WHERE id = 1").scalar_one() == "last"
+
+
+def test_nulls_unicode_and_escapes_round_trip(engine: Engine, table: str) -> None:
+    tricky = "tab\there\nnew\\line ✓ 日本"
+    records = [{"id": 1, "name": None, "score": None, "meta": None}, {"id": 2, "name": tricky}]
+    assert _counts(engine, table, records)["inserted"] == 2
+    assert _counts(engine, table, records)["unchanged"] == 2
+    with engine.connect() as connection:
+        names = connection.exec_driver_sql(f"SELECT name FROM {table} ORDER BY id").scalars().all()
+    assert names == [None, tricky]
+
+
+def test_rejected_records_are_returned_with_reasons(engine: Engine, table: str) -> None:
+    records: list[Any] = [{"name": "no key"}, {"id": 2, "score": float("nan")}, "not a dict", {"id": 3}]
+    result = upsert_records(engine, table, records, key=["id"], create=SCHEMA)
+    assert result.inserted == 1
+    assert [r.error.reason for r in result.rejected] == [
+        "missing_key",
+        "not_json_serialisable",
+        "not_a_record",
+    ]
+    assert result.rejected[1].error.record_key == "2"
+
+
+def test_composite_key(engine: Engine, table: str) -> None:
+    schema = {"tenant": "text", "id": "integer", "value": "text"}
+    records = [{"tenant": t, "id": i, "value": f"{t}{i}"} for t in ("a", "b") for i in range(3)]
+    first = upsert_records(engine, table, records, key=["tenant", "id"], create=schema)
+    records[0]["value"] = "changed"
+    second = upsert_records(engine, table, records, key=["tenant", "id"])
+    assert (first.inserted, second.updated, second.unchanged) == (6, 1, 5)
+
+
+def test_key_without_unique_constraint_is_refused(engine: Engine, table: str) -> None:
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE TABLE {table} (id integer, name text, _row_hash varchar(64))")
+    with pytest.raises(ConfigurationError, match=rf"{table}.*no primary key or unique constraint.*\['id'\]"):
+        upsert_records(engine, table, [{"id": 1}], key=["id"])
+
+
+def test_missing_table_and_hash_column_are_clear_errors(engine: Engine, table: str) -> None:
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        upsert_records(engine, table, [{"id": 1}], key=["id"])
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE TABLE {table} (id integer PRIMARY KEY, name text)")
+    with pytest.raises(ConfigurationError, match="no '_row_hash' column"):
+        upsert_records(engine, table, [{"id": 1}], key=["id"])
