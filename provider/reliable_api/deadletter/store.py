@@ -1,0 +1,131 @@
+"""``DeadLetterStore``: add failed records to the state DB's dead-letter table.
+
+One row per (integration, record key): a record that fails again updates its row (attempts,
+last seen, error) instead of adding one, and is open again whatever its status was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from reliable_api.exceptions import ReliableApiError
+from reliable_api.idempotency.keys import canonical_json
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+#: How long a stored message may be; the error's own body is already truncated.
+MAX_MESSAGE_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class TaskIdentity:
+    """Which task try dead-lettered a record."""
+
+    dag_id: str | None = None
+    task_id: str | None = None
+    run_id: str | None = None
+    try_number: int | None = None
+
+
+class DeadLetterStore:
+    """Dead letters of the state DB behind ``engine``.
+
+    :param engine: the state DB (see :mod:`reliable_api.state.engine`).
+    :param redact: payload fields replaced by ``"redacted:<salted sha256>"`` before storing:
+        equal values give equal hashes within this state DB (entries can still be matched),
+        but the value cannot be read back.
+    """
+
+    def __init__(self, engine: Engine, *, redact: Collection[str] = ()) -> None:
+        self.engine = engine
+        self.redact = frozenset(redact)
+
+    def add(
+        self,
+        integration: str,
+        record_key: str,
+        payload: Mapping[str, Any] | None,
+        error: ReliableApiError,
+        task: TaskIdentity = TaskIdentity(),
+    ) -> None:
+        """Store the failure of one record, or update the open entry of the same record."""
+        from sqlalchemy import literal
+
+        from reliable_api.state.dialect import dialect_insert
+        from reliable_api.state.schema import dead_letters, utcnow
+
+        now = utcnow()
+        failure = {
+            "dag_id": task.dag_id,
+            "task_id": task.task_id,
+            "run_id": task.run_id,
+            "try_number": task.try_number,
+            "payload": _json_safe(self.redacted(payload)) if payload is not None else None,
+            "error_class": type(error).__name__,
+            "http_status": error.status,
+            "message": str(error)[:MAX_MESSAGE_CHARS],
+            "last_seen": now,
+            "status": "open",
+            "status_changed_by": None,
+            "status_changed_at": None,
+        }
+        with self.engine.begin() as conn:
+            insert = dialect_insert(conn.dialect.name, dead_letters).values(
+                integration=integration, record_key=record_key, attempts=1, first_seen=now, **failure
+            )
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["integration", "record_key"],
+                    set_={**failure, "attempts": dead_letters.c.attempts + literal(1)},
+                )
+            )
+
+    def redacted(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """``payload`` with the fields in ``redact`` replaced by their salted hash."""
+        if not self.redact & payload.keys():
+            return dict(payload)
+        salt = self._salt
+        return {
+            name: _salted_hash(salt, value) if name in self.redact else value
+            for name, value in payload.items()
+        }
+
+    @cached_property
+    def _salt(self) -> bytes:
+        from reliable_api.state.schema import read_meta
+
+        return read_meta(self.engine, "redaction_salt").encode()
+
+
+def _salted_hash(salt: bytes, value: Any) -> str:
+    try:
+        text = canonical_json(value)
+    except ReliableApiError:
+        text = repr(value)
+    return f"redacted:{hmac.new(salt, text.encode(), hashlib.sha256).hexdigest()[:32]}"
+
+
+def _json_safe(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``payload`` as the JSON column can hold it.
+
+    A record rejected for values JSON cannot represent keeps them as their ``repr``, so the entry
+    shows what was wrong.
+    """
+    try:
+        return dict(json.loads(json.dumps(payload, allow_nan=False)))
+    except (TypeError, ValueError):
+        return {str(name): _json_value(value) for name, value in payload.items()}
+
+
+def _json_value(value: Any) -> Any:
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError):
+        return repr(value)

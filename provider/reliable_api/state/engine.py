@@ -1,0 +1,112 @@
+"""Engines for the state DB: from a SQLAlchemy URL (plain), or from an Airflow connection (thin).
+
+SQLite gets WAL and a busy timeout on every connection, so that many task processes can write to
+one file: readers never block the writer, and a writer waits for the lock instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from reliable_api.exceptions import ConfigurationError
+from reliable_api.state.schema import ensure_schema
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+#: The Airflow connection of the state DB unless an operator names another.
+DEFAULT_STATE_CONN_ID = "reliable_api_state"
+#: How long a SQLite writer waits for the lock before failing, in milliseconds.
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def make_engine(url: str) -> Engine:
+    """A new engine for ``url`` with the state DB's tables created (see :func:`ensure_schema`).
+
+    :raises ConfigurationError: for a URL SQLAlchemy cannot parse, or a newer schema.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception as error:  # sqlalchemy raises ArgumentError or ValueError
+        kind = type(error).__name__
+        raise ConfigurationError(f"the state DB URL is not a SQLAlchemy URL ({kind})") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, pool_pre_ping=True)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    ensure_schema(engine)
+    return engine
+
+
+def shared_engine(url: str) -> Engine:
+    """The process-wide engine of ``url``: one pool and one schema check per process."""
+    with _lock:
+        if url not in _engines:
+            _engines[url] = make_engine(url)
+        return _engines[url]
+
+
+def default_sqlite_url() -> str:
+    """``sqlite:///$AIRFLOW_HOME/reliable_api/state.db``: the state DB without a connection."""
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return f"sqlite:///{os.path.join(home, 'reliable_api', 'state.db')}"
+
+
+def connection_url(conn: Connection) -> str:
+    """The SQLAlchemy URL of a state DB connection.
+
+    The extra's ``sqlalchemy_url`` wins; else a ``postgres`` connection gives
+    ``postgresql+psycopg2://...`` and a ``sqlite`` connection its file (the host field).
+
+    :raises ConfigurationError: for another connection type without ``sqlalchemy_url``.
+    """
+    from reliable_api.hooks.connection_urls import postgres_url
+
+    explicit = conn.extra_dejson.get("sqlalchemy_url")
+    if explicit:
+        return str(explicit)
+    if conn.conn_type in ("postgres", "postgresql"):
+        return postgres_url(conn).replace("postgresql://", "postgresql+psycopg2://", 1)
+    if conn.conn_type == "sqlite":
+        if not conn.host:
+            raise ConfigurationError(f"sqlite connection {conn.conn_id!r} has no file path in host")
+        return f"sqlite:///{conn.host}"
+    raise ConfigurationError(
+        f"connection {conn.conn_id!r} of type {conn.conn_type!r} cannot hold the state DB: use a "
+        "postgres or sqlite connection, or set extra.sqlalchemy_url"
+    )
+
+
+def state_engine(conn_id: str = DEFAULT_STATE_CONN_ID) -> Engine:
+    """The engine of the state DB behind Airflow connection ``conn_id``.
+
+    When that connection does not exist, a SQLite file under ``$AIRFLOW_HOME`` (see
+    :func:`default_sqlite_url`): fine for one machine, use PostgreSQL for several workers.
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return shared_engine(default_sqlite_url())
+    return shared_engine(connection_url(conn))
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
