@@ -179,7 +179,7 @@ class _Merger:
         self.key = key
         self.hash = hash_column
         self.column_list = ", ".join(q(name) for name in self.columns)
-        self.use_copy = self.dialect == "postgresql" and engine.dialect.driver == "psycopg2"
+        self.use_copy = self.dialect == "postgresql" and engine.dialect.driver in ("psycopg2", "psycopg")
 
     def _quote(self, name: str) -> str:
         return quote(self.engine.dialect, name)
@@ -209,8 +209,13 @@ class _Merger:
             create = f"CREATE {temporary} TABLE {stage} AS {select} WHERE 1 = 0"
         connection.exec_driver_sql(create)
         if self.use_copy:
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            cursor.copy_expert(f"COPY {stage} ({self.column_list}) FROM STDIN", _copy_buffer(rows))
+            copy = f"COPY {stage} ({self.column_list}) FROM STDIN"
+            cursor: Any = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            if self.engine.dialect.driver == "psycopg2":
+                cursor.copy_expert(copy, io.StringIO(_copy_text(rows)))
+            else:  # psycopg 3, which the postgres provider's hook prefers when installed
+                with cursor.copy(copy) as stream:
+                    stream.write(_copy_text(rows))
             return
         names = [f"p{index}" for index in range(len(self.columns))]
         insert = text(
@@ -267,7 +272,7 @@ class _Merger:
         )
 
 
-def _copy_text(value: Any) -> str:
+def _copy_value(value: Any) -> str:
     if value is None:
         return "\\N"
     if isinstance(value, bool):
@@ -278,6 +283,6 @@ def _copy_text(value: Any) -> str:
     return text
 
 
-def _copy_buffer(rows: list[list[Any]]) -> io.StringIO:
+def _copy_text(rows: list[list[Any]]) -> str:
     """``rows`` in COPY's text format: tab-separated, NULL as backslash-N, backslash escapes."""
-    return io.StringIO("".join("\t".join(map(_copy_text, row)) + "\n" for row in rows))
+    return "".join("\t".join(map(_copy_value, row)) + "\n" for row in rows)
