@@ -8,7 +8,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1 and 3.2
+    from airflow.exceptions import TaskDeferred
 
 from reliable_api.exceptions import ServerError
 from reliable_api.http.pagination import (

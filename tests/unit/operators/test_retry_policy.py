@@ -3,10 +3,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from airflow.sdk.definitions.retry_policy import RetryAction
 
 from reliable_api import exceptions as exc
-from reliable_api.operators.retry_policy import ApiRetryPolicy
+
+retry_policy = pytest.importorskip(
+    "airflow.sdk.definitions.retry_policy", reason="retry policies need Airflow 3.3+"
+)
+RetryAction = retry_policy.RetryAction
+
+from reliable_api.operators.retry_policy import ApiRetryPolicy  # noqa: E402
 
 
 def test_rate_limited_retries_after_the_apis_retry_after() -> None:
