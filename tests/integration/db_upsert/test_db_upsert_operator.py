@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,11 +19,15 @@ CONTEXT: Any = {"ti": SimpleNamespace(dag_id="dag", run_id="run_1", task_id="loa
 
 
 @pytest.fixture
-def target(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def target(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     url = make_url(postgres_url)
     conn = {"conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username}
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({**conn, "schema": url.database}))
-    return postgres_url
+    yield postgres_url
+    engine = create_engine(postgres_url)
+    with engine.begin() as connection:  # the session database is shared: leave it as found
+        connection.exec_driver_sql("DROP TABLE IF EXISTS op_contacts")
+    engine.dispose()
 
 
 def stage(tmp_path: Path, records: list[Any]) -> dict[str, Any]:
