@@ -1,12 +1,13 @@
 """Dialect-native database upserts that write only the rows whose content changed.
 
-Each record gets a content hash of its non-key columns (:func:`~reliable_api.idempotency.keys.
-content_hash`), stored in the target's ``_row_hash`` column. A batch is staged into a temporary
-table (``COPY`` on PostgreSQL with psycopg2, bound ``executemany`` elsewhere) and merged with one
-statement whose update fires only when the stored hash differs:
+A batch is staged into a temporary table (``COPY`` on PostgreSQL with psycopg 2 or 3, bound
+``executemany`` elsewhere) and merged with one statement whose update fires only when the row
+changed: by default when a non-key column differs (null-safe), or, with ``hash_column``, when the
+stored content hash (:func:`~reliable_api.idempotency.keys.content_hash` of the non-key columns)
+differs. docs/adr/0005-database-upserts.md says why and what each costs.
 
-- PostgreSQL: ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE t._row_hash IS
-  DISTINCT FROM excluded._row_hash RETURNING (xmax = 0)``: inserted and updated counted exactly;
+- PostgreSQL: ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE (t.a, ...) IS
+  DISTINCT FROM (excluded.a, ...) RETURNING (xmax = 0)``: inserted and updated counted exactly;
 - SQLite: the same with ``IS NOT``;
 - MySQL/MariaDB: ``INSERT ... SELECT ... ON DUPLICATE KEY UPDATE``, which leaves rows whose values
   are all equal unwritten.
@@ -19,6 +20,7 @@ one wins and the others are counted.
 from __future__ import annotations
 
 import io
+import math
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,7 +77,7 @@ def upsert_records(
     schema: str | None = None,
     create: Mapping[str, str] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    hash_column: str = HASH_COLUMN,
+    hash_column: str | None = None,
 ) -> UpsertResult:
     """Upsert ``records`` (dicts) into ``table`` on ``key``, writing only new or changed rows.
 
@@ -87,7 +89,8 @@ def upsert_records(
     :param create: a declared schema (column -> type among
         :data:`~reliable_api.idempotency.sql_schema.COLUMN_TYPES`): create the table if missing.
     :param batch_size: records staged and merged per transaction.
-    :param hash_column: the column holding each row's content hash.
+    :param hash_column: a column holding each row's content hash (e.g. :data:`HASH_COLUMN`),
+        compared instead of every non-key column (created with the table when ``create`` is given).
     :raises ConfigurationError: for an invalid identifier, a missing table or column, or a key
         without a unique constraint.
     """
@@ -95,14 +98,15 @@ def upsert_records(
     if schema is not None:
         check_identifier(schema, "schema")
     key = check_identifiers(list(key), "key column")
-    hash_column = check_identifier(hash_column, "hash column")
+    if hash_column is not None:
+        check_identifier(hash_column, "hash column")
     if batch_size < 1:
         raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}")
     if create is not None:
         check_identifiers(list(create), "column")
         create_table(engine, table, create, key=key, schema=schema, hash_column=hash_column)
     columns = target_columns(engine, table, key=key, schema=schema)
-    if hash_column not in columns:
+    if hash_column is not None and hash_column not in columns:
         raise ConfigurationError(
             f"table {table!r} has no {hash_column!r} column for the content hash; "
             "add it (text or varchar(64))"
@@ -111,7 +115,7 @@ def upsert_records(
     merger = _Merger(engine, table, schema, key, values, hash_column)
     result = UpsertResult()
     for chunk in _chunks(records, batch_size):
-        rows = _prepare(chunk, key, values, result)
+        rows = _prepare(chunk, key, values, result, hashed=hash_column is not None)
         if rows:
             inserted, updated = merger.merge(rows)
             result.inserted += inserted
@@ -126,9 +130,12 @@ def _chunks(records: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _prepare(chunk: list[Any], key: list[str], values: list[str], result: UpsertResult) -> list[list[Any]]:
-    """Rows (key values, other values, hash) of ``chunk``, last duplicate winning; rejects recorded."""
+def _prepare(
+    chunk: list[Any], key: list[str], values: list[str], result: UpsertResult, *, hashed: bool
+) -> list[list[Any]]:
+    """Rows (key, other values[, hash]) of ``chunk``, the last duplicate winning; rejects recorded."""
     rows: dict[str, list[Any]] = {}
+    columns = [*key, *values]
     for record in chunk:
         record_key: str | None = None
         try:
@@ -137,8 +144,10 @@ def _prepare(chunk: list[Any], key: list[str], values: list[str], result: Upsert
                     f"not a record (a mapping): {type(record).__name__}", reason="not_a_record"
                 )
             record_key = natural_key(record, key)
-            payload = {name: record.get(name) for name in values}
-            row = [record[name] for name in key] + list(payload.values()) + [content_hash(payload)]
+            # Most values bind as they are; the type test inline saves a call per value.
+            row = [v if type(v) in _PLAIN else _bindable(v) for v in map(record.get, columns)]
+            if hashed:
+                row.append(content_hash({name: record.get(name) for name in values}))
         except RecordRejected as error:
             error.record_key = record_key
             result.rejected.append(Rejection(record, error))
@@ -146,13 +155,22 @@ def _prepare(chunk: list[Any], key: list[str], values: list[str], result: Upsert
         if record_key in rows:
             result.duplicates += 1
             del rows[record_key]  # re-inserted below: the batch keeps the order of last occurrences
-        rows[record_key] = [_bindable(value) for value in row]
+        rows[record_key] = row
     return list(rows.values())
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _bindable(value: Any) -> Any:
-    # DB-API drivers cannot bind dicts and lists; JSON text goes into json and text columns alike.
-    return canonical_json(value) if isinstance(value, (dict, list)) else value
+    """``value`` as a driver binds it: JSON text for dicts and lists (json and text columns alike).
+
+    :raises RecordRejected: for what JSON cannot hold (NaN, infinity, sets, objects), as the
+        staged files and content hashes refuse it.
+    """
+    if value is None or isinstance(value, (str, int)) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return canonical_json(value)  # JSON text for dicts and lists; RecordRejected for the rest
 
 
 class _Merger:
@@ -165,7 +183,7 @@ class _Merger:
         schema: str | None,
         key: list[str],
         values: list[str],
-        hash_column: str,
+        hash_column: str | None,
     ) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
@@ -173,12 +191,11 @@ class _Merger:
             raise ConfigurationError(
                 f"database upserts support PostgreSQL, SQLite and MySQL, not {self.dialect}"
             )
-        q = self._quote
         self.target = qualified(engine.dialect, table, schema)
-        self.columns = [*key, *values, hash_column]
         self.key = key
-        self.hash = hash_column
-        self.column_list = ", ".join(q(name) for name in self.columns)
+        self.compared = [hash_column] if hash_column else values
+        self.columns = [*key, *values, *([hash_column] if hash_column else [])]
+        self.column_list = ", ".join(self._quote(name) for name in self.columns)
         self.use_copy = self.dialect == "postgresql" and engine.dialect.driver in ("psycopg2", "psycopg")
 
     def _quote(self, name: str) -> str:
@@ -223,16 +240,28 @@ class _Merger:
         )
         connection.execute(insert, [dict(zip(names, row, strict=True)) for row in rows])
 
+    def _changed(self, stored: str, new: str) -> str:
+        """SQL that is true when a compared column differs between rows ``stored`` and ``new``."""
+        pairs = [(f"{stored}.{self._quote(name)}", f"{new}.{self._quote(name)}") for name in self.compared]
+        if not pairs:
+            return "1 = 0"  # a table of key columns only: an existing row never changes
+        if self.dialect == "postgresql":
+            return f"({', '.join(a for a, _ in pairs)}) IS DISTINCT FROM ({', '.join(b for _, b in pairs)})"
+        if self.dialect == "sqlite":
+            return " OR ".join(f"{a} IS NOT {b}" for a, b in pairs)
+        return " OR ".join(f"NOT ({a} <=> {b})" for a, b in pairs)
+
+    def _set(self, new: str) -> str:
+        """The SET list of the update (``new`` formats a column); the key itself when nothing else."""
+        others = [name for name in self.columns if name not in self.key] or self.key[:1]
+        return ", ".join(f"{self._quote(name)} = {new.format(self._quote(name))}" for name in others)
+
     def _merge_postgres(self, connection: Connection, stage: str) -> tuple[int, int]:
-        q = self._quote
-        updates = ", ".join(
-            f"{q(name)} = EXCLUDED.{q(name)}" for name in self.columns if name not in self.key
-        )
         sql = (
             f"WITH merged AS (INSERT INTO {self.target} AS t ({self.column_list}) "
             f"SELECT {self.column_list} FROM {stage} "
-            f"ON CONFLICT ({', '.join(q(name) for name in self.key)}) DO UPDATE SET {updates} "
-            f"WHERE t.{q(self.hash)} IS DISTINCT FROM EXCLUDED.{q(self.hash)} "
+            f"ON CONFLICT ({', '.join(self._quote(name) for name in self.key)}) "
+            f"DO UPDATE SET {self._set('EXCLUDED.{}')} WHERE {self._changed('t', 'EXCLUDED')} "
             # xmax = 0 only on a freshly inserted row version: the documented insert-or-update tell.
             "RETURNING (t.xmax = 0) AS inserted) "
             "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
@@ -241,46 +270,37 @@ class _Merger:
         return int(inserted), int(updated)
 
     def _count_existing(self, connection: Connection, stage: str) -> tuple[int, int]:
-        """(rows of the batch already in the target, of those the ones whose hash differs)."""
-        q = self._quote
-        on = " AND ".join(f"t.{q(name)} = s.{q(name)}" for name in self.key)
-        stored, new = f"t.{q(self.hash)}", f"s.{q(self.hash)}"
-        differs = f"{stored} IS NOT {new}" if self.dialect == "sqlite" else f"NOT ({stored} <=> {new})"
+        """(rows of the batch already in the target, of those the ones that changed)."""
+        on = " AND ".join(f"t.{self._quote(name)} = s.{self._quote(name)}" for name in self.key)
         sql = (
-            f"SELECT count(*), COALESCE(SUM(CASE WHEN {differs} THEN 1 ELSE 0 END), 0) "
+            f"SELECT count(*), COALESCE(SUM(CASE WHEN {self._changed('t', 's')} THEN 1 ELSE 0 END), 0) "
             f"FROM {stage} s JOIN {self.target} t ON {on}"
         )
         existing, changed = connection.exec_driver_sql(sql).one()
         return int(existing), int(changed)
 
     def _merge_sql(self, stage: str) -> str:
-        q = self._quote
-        others = [name for name in self.columns if name not in self.key]
+        insert = f"INSERT INTO {self.target} AS t ({self.column_list}) SELECT {self.column_list} FROM {stage}"
         if self.dialect == "sqlite":
-            updates = ", ".join(f"{q(name)} = excluded.{q(name)}" for name in others)
             # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint of the SELECT.
             return (
-                f"INSERT INTO {self.target} AS t ({self.column_list}) SELECT {self.column_list} FROM {stage} "
-                f"WHERE true ON CONFLICT ({', '.join(q(name) for name in self.key)}) DO UPDATE SET {updates} "
-                f"WHERE t.{q(self.hash)} IS NOT excluded.{q(self.hash)}"
+                f"{insert} WHERE true ON CONFLICT ({', '.join(self._quote(name) for name in self.key)}) "
+                f"DO UPDATE SET {self._set('excluded.{}')} WHERE {self._changed('t', 'excluded')}"
             )
-        # MySQL writes no row whose new values all equal the stored ones, so equal hashes cost nothing.
-        updates = ", ".join(f"{q(name)} = VALUES({q(name)})" for name in others)
-        return (
-            f"INSERT INTO {self.target} ({self.column_list}) SELECT {self.column_list} FROM {stage} "
-            f"ON DUPLICATE KEY UPDATE {updates}"
-        )
+        # MySQL writes no row whose new values all equal the stored ones: no condition needed.
+        insert = insert.replace(" AS t ", " ")
+        return f"{insert} ON DUPLICATE KEY UPDATE {self._set('VALUES({})')}"
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def _copy_value(value: Any) -> str:
     if value is None:
         return "\\N"
-    if isinstance(value, bool):
+    if value is True or value is False:
         return "true" if value else "false"
-    text = value if isinstance(value, str) else str(value)
-    if any(char in text for char in "\\\t\n\r"):
-        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text
+    return (value if isinstance(value, str) else str(value)).translate(_COPY_ESCAPES)
 
 
 def _copy_text(rows: list[list[Any]]) -> str:

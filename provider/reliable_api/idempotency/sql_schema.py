@@ -17,6 +17,7 @@ COLUMN_TYPES = ("text", "integer", "bigint", "numeric", "boolean", "timestamp", 
 
 def _sql_type(name: str, *, is_key: bool) -> TypeEngine[Any]:
     from sqlalchemy import types
+    from sqlalchemy.dialects import postgresql
 
     mapping: dict[str, TypeEngine[Any]] = {
         "text": types.Text(),
@@ -26,7 +27,8 @@ def _sql_type(name: str, *, is_key: bool) -> TypeEngine[Any]:
         "boolean": types.Boolean(),
         "timestamp": types.DateTime(timezone=True),
         "date": types.Date(),
-        "json": types.JSON(),
+        # jsonb on PostgreSQL: json has no equality, which the changed-row comparison needs.
+        "json": types.JSON().with_variant(postgresql.JSONB(), "postgresql"),
     }
     if name not in mapping:
         raise ConfigurationError(f"unknown column type {name!r}; use one of {', '.join(COLUMN_TYPES)}")
@@ -43,9 +45,9 @@ def create_table(
     *,
     key: Sequence[str],
     schema: str | None,
-    hash_column: str,
+    hash_column: str | None,
 ) -> None:
-    """Create ``table`` with ``columns`` (name -> type), a primary key on ``key`` and the hash column.
+    """Create ``table`` with ``columns`` (name -> type), a primary key on ``key``, the hash column.
 
     Does nothing when the table exists (it is then checked like any other target).
     """
@@ -61,7 +63,7 @@ def create_table(
             Column(name, _sql_type(kind, is_key=name in key), primary_key=name in key)
             for name, kind in columns.items()
         ),
-        Column(hash_column, String(64)),
+        *([Column(hash_column, String(64))] if hash_column else []),
         schema=schema,
     )
     target.create(engine, checkfirst=True)

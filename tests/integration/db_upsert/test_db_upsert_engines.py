@@ -80,19 +80,23 @@ def _writes(engine: Engine) -> int:
         return int(connection.exec_driver_sql("SELECT n FROM writes").scalar_one())
 
 
-def test_insert_update_unchanged_and_zero_writes_on_rerun(engine: Engine, table: str) -> None:
-    assert _counts(engine, table, _records(500), batch_size=128) == {
+@pytest.mark.parametrize("hash_column", [None, "_row_hash"])
+def test_insert_update_unchanged_and_zero_writes_on_rerun(
+    engine: Engine, table: str, hash_column: str | None
+) -> None:
+    options: dict[str, Any] = {"hash_column": hash_column}
+    assert _counts(engine, table, _records(500), batch_size=128, **options) == {
         "inserted": 500, "updated": 0, "unchanged": 0, "duplicates": 0, "rejected": 0,
     }  # fmt: skip
     if engine.dialect.name in _WRITE_TRIGGERS:
         with engine.begin() as connection:
             for statement in _WRITE_TRIGGERS[engine.dialect.name]:
                 connection.exec_driver_sql(statement.format(table=table))
-    assert _counts(engine, table, _records(500), batch_size=128)["unchanged"] == 500
+    assert _counts(engine, table, _records(500), batch_size=128, **options)["unchanged"] == 500
     if engine.dialect.name in _WRITE_TRIGGERS:
         assert _writes(engine) == 0
     changed = _records(500)[:450] + _records(600, suffix="!")[450:]
-    assert _counts(engine, table, changed) == {
+    assert _counts(engine, table, changed, **options) == {
         "inserted": 100, "updated": 50, "unchanged": 450, "duplicates": 0, "rejected": 0,
     }  # fmt: skip
     if engine.dialect.name in _WRITE_TRIGGERS:
@@ -143,7 +147,7 @@ def test_composite_key(engine: Engine, table: str) -> None:
 
 def test_key_without_unique_constraint_is_refused(engine: Engine, table: str) -> None:
     with engine.begin() as connection:
-        connection.exec_driver_sql(f"CREATE TABLE {table} (id integer, name text, _row_hash varchar(64))")
+        connection.exec_driver_sql(f"CREATE TABLE {table} (id integer, name text)")
     with pytest.raises(ConfigurationError, match=rf"{table}.*no primary key or unique constraint.*\['id'\]"):
         upsert_records(engine, table, [{"id": 1}], key=["id"])
 
@@ -154,4 +158,10 @@ def test_missing_table_and_hash_column_are_clear_errors(engine: Engine, table: s
     with engine.begin() as connection:
         connection.exec_driver_sql(f"CREATE TABLE {table} (id integer PRIMARY KEY, name text)")
     with pytest.raises(ConfigurationError, match="no '_row_hash' column"):
-        upsert_records(engine, table, [{"id": 1}], key=["id"])
+        upsert_records(engine, table, [{"id": 1}], key=["id"], hash_column="_row_hash")
+
+
+def test_key_only_table(engine: Engine, table: str) -> None:
+    upsert_records(engine, table, [{"id": 1}], key=["id"], create={"id": "integer"})
+    result = upsert_records(engine, table, [{"id": 1}, {"id": 2}], key=["id"])
+    assert (result.inserted, result.updated, result.unchanged) == (1, 0, 1)
