@@ -10,28 +10,18 @@ import hashlib
 import hmac
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from reliable_api.exceptions import ReliableApiError
 from reliable_api.idempotency.keys import canonical_json
+from reliable_api.state.task import TaskIdentity
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 #: How long a stored message may be; the error's own body is already truncated.
 MAX_MESSAGE_CHARS = 4000
-
-
-@dataclass(frozen=True)
-class TaskIdentity:
-    """Which task try dead-lettered a record."""
-
-    dag_id: str | None = None
-    task_id: str | None = None
-    run_id: str | None = None
-    try_number: int | None = None
 
 
 class DeadLetterStore:
@@ -53,15 +43,19 @@ class DeadLetterStore:
         record_key: str,
         payload: Mapping[str, Any] | None,
         error: ReliableApiError,
-        task: TaskIdentity = TaskIdentity(),
+        task: TaskIdentity | None = None,
     ) -> None:
-        """Store the failure of one record, or update the open entry of the same record."""
+        """Store the failure of one record, or update the open entry of the same record.
+
+        :param task: the task try that failed it, when known.
+        """
         from sqlalchemy import literal
 
         from reliable_api.state.dialect import dialect_insert
         from reliable_api.state.schema import dead_letters, utcnow
 
         now = utcnow()
+        task = task or TaskIdentity()
         failure = {
             "dag_id": task.dag_id,
             "task_id": task.task_id,

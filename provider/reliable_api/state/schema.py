@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateTable
 
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.idempotency.ledger import MAX_KEY_LENGTH
@@ -120,10 +121,11 @@ def ensure_schema(engine: Engine) -> None:
     :raises ConfigurationError: when the DB's schema version is newer than :data:`SCHEMA_VERSION`.
     """
     try:
-        metadata.create_all(engine, checkfirst=True)
+        _create_tables(engine)
     except DBAPIError:
-        # Another process created the same tables between our check and our CREATE.
-        metadata.create_all(engine, checkfirst=True)
+        # PostgreSQL: a concurrent CREATE TABLE IF NOT EXISTS of the same table can still collide
+        # in its catalog; the other process has created it by now.
+        _create_tables(engine)
     with engine.begin() as conn:
         _insert_missing(conn, "schema_version", str(SCHEMA_VERSION))
         # A salt of this DB's own: redacted values hash alike within it, never across DBs.
@@ -134,6 +136,13 @@ def ensure_schema(engine: Engine) -> None:
             f"the state DB has schema version {version}, newer than {SCHEMA_VERSION} that this "
             "release of airflow-provider-reliable-api knows: upgrade the provider"
         )
+
+
+def _create_tables(engine: Engine) -> None:
+    # IF NOT EXISTS rather than create_all's check-then-create, which races between processes.
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            conn.execute(CreateTable(table, if_not_exists=True))
 
 
 def read_meta(engine: Engine, name: str) -> str:

@@ -69,7 +69,7 @@ def test_concurrent_processes_never_win_the_same_claim(
     state_url: str, state_db: Engine, integration: str
 ) -> None:
     keys = [f"key-{n}" for n in range(150)]
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork")
     results: multiprocessing.Queue = context.Queue()
     workers = [
         context.Process(target=_claim_all, args=(state_url, integration, f"owner-{n}", keys, results))

@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from reliable_api.deadletter.store import DeadLetterStore, TaskIdentity
+from reliable_api.deadletter.store import DeadLetterStore
 from reliable_api.exceptions import RecordRejected
 from reliable_api.state.schema import dead_letters
+from reliable_api.state.task import TaskIdentity
 
 
 def rows(engine: Engine) -> list[Any]:

@@ -1,0 +1,118 @@
+"""``ApiUpsertOperator``: staged records into an API, each created once, changed ones updated."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from reliable_api.exceptions import RateLimited
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from reliable_api.idempotency.api_upsert import ApiResource
+
+
+class ApiUpsertOperator(BaseOperator):
+    """Upsert staged records into an API resource without ever creating one twice.
+
+    Every record goes through the ledger in the state DB (see
+    :mod:`reliable_api.idempotency.api_upsert`): unchanged records send no request, changed ones
+    are updated, new ones are created under a pending intent with a deterministic
+    ``Idempotency-Key``. Records the API rejects are dead-lettered into the state DB and the task
+    goes on, unless more than ``max_failure_ratio`` of them fail. A wait longer than the
+    connection's ``defer_after`` defers the task; it resumes by running again, and the ledger,
+    which is the checkpoint, skips what was written. XCom gets the counts of the last run.
+
+    :param http_conn_id: the ``reliable_http`` connection of the API.
+    :param resource: how the API creates, updates and finds the records.
+    :param records: the staged batch (templated): the XCom dict of an extract task, its
+        directory, or a list of records.
+    :param integration: the name of the ledger and dead letters, e.g. ``"crm_contacts"``; keep
+        it stable: a new name forgets what was written.
+    :param state_conn_id: the state DB connection; without it, SQLite under ``$AIRFLOW_HOME``.
+    :param max_failure_ratio: the dead-lettered share above which the task fails.
+    :param redact: payload fields stored in dead letters as salted hashes only.
+    :param limit_key: the connection's limit that these requests count against.
+    """
+
+    template_fields: Sequence[str] = ("records", "integration")
+    ui_color = "#e8fde9"
+
+    def __init__(
+        self,
+        *,
+        http_conn_id: str,
+        resource: ApiResource,
+        records: Mapping[str, Any] | str | list[Mapping[str, Any]],
+        integration: str,
+        state_conn_id: str = "reliable_api_state",
+        max_failure_ratio: float = 0.05,
+        redact: Collection[str] = (),
+        limit_key: str = "default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.http_conn_id = http_conn_id
+        self.resource = resource
+        self.records = records
+        self.integration = integration
+        self.state_conn_id = state_conn_id
+        self.max_failure_ratio = max_failure_ratio
+        self.redact = tuple(redact)
+        self.limit_key = limit_key
+
+    def execute(self, context: Context) -> dict[str, int]:
+        """Upsert every record; resumes where an earlier try or a deferral stopped."""
+        from reliable_api.deadletter.store import DeadLetterStore
+        from reliable_api.hooks.http import ReliableHttpHook
+        from reliable_api.idempotency.api_upsert import ApiUpserter
+        from reliable_api.idempotency.ledger import Ledger
+        from reliable_api.state.engine import state_engine
+        from reliable_api.state.metrics import record_run
+        from reliable_api.state.schema import utcnow
+        from reliable_api.state.task import TaskIdentity
+
+        started = utcnow()
+        task = TaskIdentity.from_context(context)
+        engine = state_engine(self.state_conn_id)
+        store = DeadLetterStore(engine, redact=self.redact)
+        hook = ReliableHttpHook(http_conn_id=self.http_conn_id, limit_key=self.limit_key)
+        upserter = ApiUpserter(
+            hook,
+            self.resource,
+            Ledger(engine, self.integration, owner=task.instance),
+            lambda key, payload, error: store.add(self.integration, key, payload, error, task),
+            max_failure_ratio=self.max_failure_ratio,
+        )
+        try:
+            counts = upserter.run(self._records()).to_dict()
+        except RateLimited as wait:
+            seconds = wait.retry_after or 0.0
+            if seconds <= hook.settings.defer_after:
+                raise  # a short wait that the hook's retries did not get past: fail this try
+            self.log.info("The API asks to wait %.1f s: deferring; the ledger keeps what is done", seconds)
+            self._defer(seconds)
+        record_run(engine, self.integration, task, started_at=started, counts=counts)
+        self.log.info("Upserted into %s: %s", self.integration, counts)
+        return counts
+
+    def resume(self, context: Context, event: Any = None) -> dict[str, int]:
+        """Continue after a deferral: run again; the ledger skips what was written."""
+        return self.execute(context)
+
+    def _records(self) -> Iterable[Mapping[str, Any]]:
+        from reliable_api.staging.files import read_records
+
+        if isinstance(self.records, list):
+            return self.records
+        return read_records(self.records)
+
+    def _defer(self, seconds: float) -> None:
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        self.defer(trigger=DateTimeTrigger(moment), method_name="resume")
