@@ -205,10 +205,10 @@ class ApiUpserter:
         :raises TransientError: e.g. :class:`~reliable_api.exceptions.RateLimited` past the hook's
             ``defer_after``; every record written so far is in the ledger, so a re-run resumes.
         """
-        from reliable_api.exceptions import FailureBudgetExceeded
-
         self.counts = UpsertCounts()
+        self._total = 0
         batch = self._prepare(records)
+        self._check_budget()
         waiting: list[_Pending] = []
         for chunk in _chunks(list(batch.values()), CHUNK):
             known = self.ledger.get_many(item.key for item in chunk)
@@ -218,14 +218,18 @@ class ApiUpserter:
                     self.counts.unchanged += 1
                 elif not self._upsert_one(item):
                     waiting.append(item)
-                if self.counts.dead_lettered > self.max_failure_ratio * self._total:
-                    raise FailureBudgetExceeded(
-                        failed=self.counts.dead_lettered,
-                        total=self._total,
-                        max_failure_ratio=self.max_failure_ratio,
-                    )
+                self._check_budget()  # the share can only grow: stop as soon as it is over
         self._retry_waiting(waiting)
+        self._check_budget()
         return self.counts
+
+    def _check_budget(self) -> None:
+        from reliable_api.exceptions import FailureBudgetExceeded
+
+        if self.counts.dead_lettered > self.max_failure_ratio * self._total:
+            raise FailureBudgetExceeded(
+                failed=self.counts.dead_lettered, total=self._total, max_failure_ratio=self.max_failure_ratio
+            )
 
     def _prepare(self, records: Iterable[Mapping[str, Any]]) -> dict[str, _Pending]:
         """Key and hash every record; the last of duplicate keys wins; bad records dead-lettered."""
@@ -250,7 +254,6 @@ class ApiUpserter:
                 self.counts.duplicates_in_batch += 1
                 del batch[key]  # the last occurrence wins, in its own position
             batch[key] = _Pending(key, record, payload_hash)
-        self._total = max(self._total, 1)
         return batch
 
     def _upsert_one(self, item: _Pending) -> bool:
