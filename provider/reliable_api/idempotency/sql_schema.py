@@ -60,7 +60,8 @@ def create_table(
         table,
         MetaData(),
         *(
-            Column(name, _sql_type(kind, is_key=name in key), primary_key=name in key)
+            # No AUTO_INCREMENT on MySQL, where it would turn a key value of 0 into a new number.
+            Column(name, _sql_type(kind, is_key=name in key), primary_key=name in key, autoincrement=False)
             for name, kind in columns.items()
         ),
         *([Column(hash_column, String(64))] if hash_column else []),
