@@ -87,9 +87,15 @@ def assert_every_record_created_once(sandbox: SandboxServer, state_url: str, rec
     assert len(entries) == records
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_thousand_records_killed_at_twenty_points(
-    make_sandbox: Callable[..., SandboxServer], forking: Any, state_url: str, tmp_path: Path
+    make_sandbox: Callable[..., SandboxServer],
+    forking: Any,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    backend: str,
 ) -> None:
+    state_url = request.getfixturevalue("state_url" if backend == "sqlite" else "postgres_state_url")
     sandbox = make_sandbox(contacts=0, allow_duplicates=True)
     killed = crash_and_rerun(
         forking,
