@@ -31,7 +31,10 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["reliable_api.hooks.http"]}],
         "operators": [
-            {"integration-name": INTEGRATION, "python-modules": ["reliable_api.operators.extract"]}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["reliable_api.operators.extract", "reliable_api.operators.api_upsert"],
+            }
         ],
         "connection-types": [
             {
