@@ -78,6 +78,7 @@ def upsert_records(
     create: Mapping[str, str] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     hash_column: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> UpsertResult:
     """Upsert ``records`` (dicts) into ``table`` on ``key``, writing only new or changed rows.
 
@@ -91,6 +92,8 @@ def upsert_records(
     :param batch_size: records staged and merged per transaction.
     :param hash_column: a column holding each row's content hash (e.g. :data:`HASH_COLUMN`),
         compared instead of every non-key column (created with the table when ``create`` is given).
+    :param columns: the non-key columns to write; default every column of the table. A column left
+        out keeps its value on update and gets its default on insert (e.g. ``loaded_at``).
     :raises ConfigurationError: for an invalid identifier, a missing table or column, or a key
         without a unique constraint.
     """
@@ -105,13 +108,17 @@ def upsert_records(
     if create is not None:
         check_identifiers(list(create), "column")
         create_table(engine, table, create, key=key, schema=schema, hash_column=hash_column)
-    columns = target_columns(engine, table, key=key, schema=schema)
-    if hash_column is not None and hash_column not in columns:
+    existing = target_columns(engine, table, key=key, schema=schema)
+    if hash_column is not None and hash_column not in existing:
         raise ConfigurationError(
             f"table {table!r} has no {hash_column!r} column for the content hash; "
             "add it (text or varchar(64))"
         )
-    values = [check_identifier(name, "column") for name in columns if name not in key and name != hash_column]
+    wanted = existing if columns is None else check_identifiers(list(columns), "column")
+    unknown = [name for name in wanted if name not in existing]
+    if unknown:
+        raise ConfigurationError(f"table {table!r} has no columns {unknown}")
+    values = [check_identifier(name, "column") for name in wanted if name not in key and name != hash_column]
     merger = _Merger(engine, table, schema, key, values, hash_column)
     result = UpsertResult()
     for chunk in _chunks(records, batch_size):

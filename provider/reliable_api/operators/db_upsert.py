@@ -32,6 +32,7 @@ class DbUpsertOperator(BaseOperator):
     :param staged: the staged batch (templated): an upstream task's XCom dict (e.g.
         ``extract.output``) or the batch directory.
     :param schema: the table's schema (templated).
+    :param columns: the non-key columns to write; default every column of the table.
     :param create: a declared schema (column -> ``text``, ``integer``, ``bigint``, ``numeric``,
         ``boolean``, ``timestamp``, ``date`` or ``json``) to create the table when it is missing.
     :param batch_size: records per merge transaction.
@@ -52,6 +53,7 @@ class DbUpsertOperator(BaseOperator):
         key: Sequence[str],
         staged: Mapping[str, Any] | str,
         schema: str | None = None,
+        columns: Sequence[str] | None = None,
         create: Mapping[str, str] | None = None,
         batch_size: int = 50_000,
         on_rejected: RejectedHandler | None = None,
@@ -65,6 +67,7 @@ class DbUpsertOperator(BaseOperator):
         self.key = list(key)
         self.staged = staged
         self.schema = schema
+        self.columns = list(columns) if columns is not None else None
         self.create = dict(create) if create is not None else None
         self.batch_size = batch_size
         self.on_rejected = on_rejected or self.stage_rejected
@@ -88,6 +91,7 @@ class DbUpsertOperator(BaseOperator):
                 read_records(self.staged),
                 key=self.key,
                 schema=self.schema,
+                columns=self.columns,
                 create=self.create,
                 batch_size=self.batch_size,
             )

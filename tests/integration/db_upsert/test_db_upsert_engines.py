@@ -176,3 +176,24 @@ def test_key_only_table(engine: Engine, table: str) -> None:
     upsert_records(engine, table, [{"id": 1}], key=["id"], create={"id": "integer"})
     result = upsert_records(engine, table, [{"id": 1}, {"id": 2}], key=["id"])
     assert (result.inserted, result.updated, result.unchanged) == (1, 0, 1)
+
+
+def test_columns_left_out_keep_their_defaults(engine: Engine, table: str) -> None:
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"CREATE TABLE {table} "
+            "(id integer PRIMARY KEY, name varchar(20), origin varchar(20) DEFAULT 'crm')"
+        )
+    records = [{"id": 1, "name": "a", "origin": "ignored"}]
+    assert upsert_records(engine, table, records, key=["id"], columns=["name"]).inserted == 1
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql(f"SELECT origin FROM {table}").scalar_one() == "crm"
+    with pytest.raises(ConfigurationError, match=r"no columns \['nope'\]"):
+        upsert_records(engine, table, records, key=["id"], columns=["nope"])
+
+
+def test_dates_and_timestamps_from_a_declared_schema(engine: Engine, table: str) -> None:
+    schema = {"id": "integer", "day": "date", "at": "timestamp", "big": "bigint"}
+    records = [{"id": 1, "day": "2024-02-29", "at": "2024-02-29 12:30:00", "big": 2**40}]
+    assert upsert_records(engine, table, records, key=["id"], create=schema).inserted == 1
+    assert upsert_records(engine, table, records, key=["id"]).unchanged == 1
