@@ -307,9 +307,18 @@ def _copy_value(value: Any) -> str:
         return "\\N"
     if value is True or value is False:
         return "true" if value else "false"
+    if type(value) is int:
+        return str(value)  # digits need no escaping
     return (value if isinstance(value, str) else str(value)).translate(_COPY_ESCAPES)
 
 
 def _copy_text(rows: list[list[Any]]) -> str:
     """``rows`` in COPY's text format: tab-separated, NULL as backslash-N, backslash escapes."""
-    return "".join("\t".join(map(_copy_value, row)) + "\n" for row in rows)
+    # Most values are printable text without a backslash: they go as they are, without a call.
+    return "".join(
+        "\t".join(
+            [v if type(v) is str and v.isprintable() and "\\" not in v else _copy_value(v) for v in row]
+        )
+        + "\n"
+        for row in rows
+    )
