@@ -33,7 +33,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["reliable_api.operators.extract", "reliable_api.operators.api_upsert"],
+                "python-modules": [
+                    "reliable_api.operators.extract",
+                    "reliable_api.operators.api_upsert",
+                    "reliable_api.operators.db_upsert",
+                ],
             }
         ],
         "connection-types": [
