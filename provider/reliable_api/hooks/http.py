@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from airflow.providers.http.hooks.http import HttpHook
 
+from reliable_api.defaults import STATE_CONN_ID
 from reliable_api.http.setting_fields import SETTING_NAMES
 from reliable_api.http.settings import HttpSettings
 
@@ -23,9 +24,8 @@ if TYPE_CHECKING:
     from reliable_api.throttle.base import LimiterBackend
     from reliable_api.throttle.limiter import SharedRateLimiter
 
-#: Where the ``postgres`` limiter backend lives when the connection names no ``limiter_conn_id``.
-DEFAULT_STATE_CONN_ID = "reliable_api_state"
-#: The same for the ``redis`` backend.
+#: Where the ``redis`` limiter backend lives when the connection names no ``limiter_conn_id``
+#: (the ``postgres`` one lives in the state DB).
 DEFAULT_REDIS_CONN_ID = "redis_default"
 
 
@@ -202,7 +202,7 @@ class ReliableHttpHook(HttpHook):
         backend = self.settings.limiter_backend
         if backend in ("memory", "sqlite"):
             return make_backend(backend)
-        default = DEFAULT_REDIS_CONN_ID if backend == "redis" else DEFAULT_STATE_CONN_ID
+        default = DEFAULT_REDIS_CONN_ID if backend == "redis" else STATE_CONN_ID
         conn = HttpHook.get_connection(self.settings.limiter_conn_id or default)
         return make_backend(backend, url=redis_url(conn) if backend == "redis" else postgres_url(conn))
 

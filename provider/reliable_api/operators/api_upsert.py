@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from reliable_api.defaults import STATE_CONN_ID
 from reliable_api.exceptions import RateLimited
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class ApiUpsertOperator(BaseOperator):
         resource: ApiResource,
         records: Mapping[str, Any] | str | list[Mapping[str, Any]],
         integration: str,
-        state_conn_id: str = "reliable_api_state",
+        state_conn_id: str = STATE_CONN_ID,
         max_failure_ratio: float = 0.05,
         redact: Collection[str] = (),
         limit_key: str = "default",

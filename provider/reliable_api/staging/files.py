@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from reliable_api.defaults import provider_home
 from reliable_api.exceptions import ConfigurationError, RecordRejected
 
 if TYPE_CHECKING:
@@ -30,8 +31,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
 def default_staging_root() -> str:
     """``file://$AIRFLOW_HOME/reliable_api/staging``, the root when an operator names none."""
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return f"file://{home}/reliable_api/staging"
+    return f"file://{provider_home() / 'staging'}"
 
 
 def as_path(location: str | ObjectStoragePath) -> ObjectStoragePath:

@@ -6,7 +6,6 @@ one file: readers never block the writer, and a writer waits for the lock instea
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from reliable_api.defaults import STATE_CONN_ID, provider_home
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.state.schema import ensure_schema
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 #: The Airflow connection of the state DB unless an operator names another.
-DEFAULT_STATE_CONN_ID = "reliable_api_state"
+DEFAULT_STATE_CONN_ID = STATE_CONN_ID
 #: How long a SQLite writer waits for the lock before failing, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -58,8 +58,7 @@ def shared_engine(url: str) -> Engine:
 
 def default_sqlite_url() -> str:
     """``sqlite:///$AIRFLOW_HOME/reliable_api/state.db``: the state DB without a connection."""
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return f"sqlite:///{os.path.join(home, 'reliable_api', 'state.db')}"
+    return f"sqlite:///{provider_home() / 'state.db'}"
 
 
 def connection_url(conn: Connection) -> str:

@@ -6,6 +6,7 @@ import os
 from functools import cache
 from pathlib import Path
 
+from reliable_api.defaults import provider_home
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.http.redaction import redact_url
 from reliable_api.throttle.base import LimiterBackend
@@ -25,8 +26,7 @@ def process_memory_backend() -> MemoryBackend:
 
 def default_sqlite_path() -> Path:
     """Where the ``sqlite`` backend keeps its file when given none: under ``$AIRFLOW_HOME``."""
-    home = os.environ.get("AIRFLOW_HOME") or "~/airflow"
-    return Path(home).expanduser() / "reliable_api" / "limiter.sqlite"
+    return provider_home() / "limiter.sqlite"
 
 
 def make_backend(
