@@ -1,6 +1,6 @@
-"""Shared test set-up: a throwaway Airflow home, and the Postgres and Redis services.
+"""Shared test set-up: a throwaway Airflow home, and the Postgres, MySQL/MariaDB and Redis services.
 
-Tests that need Postgres or Redis skip with a reason when the service is unreachable, except
+Tests that need Postgres, MySQL or Redis skip with a reason when the service is unreachable, except
 under ``CI=true``, where an unreachable service fails them: CI must never pass by skipping.
 """
 
@@ -15,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.services import POSTGRES_HOST, POSTGRES_PORT, REDIS_HOST, REDIS_PORT, require_service
+
+MYSQL_HOST, MYSQL_PORT = os.environ.get("RELIABLE_API_TEST_MYSQL", "127.0.0.1:3306").split(":")
 
 # Airflow reads its configuration when first imported: point it at a throwaway home before any
 # test module imports it, so tests never touch a developer's own Airflow.
@@ -46,6 +48,30 @@ def postgres_url() -> Iterator[str]:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> Iterator[str]:
+    """SQLAlchemy URL of a fresh MySQL/MariaDB database (user root), dropped at the end of the session."""
+    require_service("MySQL/MariaDB", MYSQL_HOST, int(MYSQL_PORT))
+    import pymysql
+
+    name = f"reliable_api_test_{uuid.uuid4().hex[:12]}"
+
+    def admin(statement: str) -> None:
+        # A connection per statement: a session-long one could time out (wait_timeout) meanwhile.
+        conn = pymysql.connect(host=MYSQL_HOST, port=int(MYSQL_PORT), user="root", autocommit=True)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            conn.close()
+
+    admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        yield f"mysql+pymysql://root@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
+    finally:
+        admin(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 SQLite gets WAL and a busy timeout on every connection, so that many task processes can write to
 one file: readers never block the writer, and a writer waits for the lock instead of failing.
+MySQL/MariaDB runs at READ COMMITTED, like PostgreSQL, through pymysql unless the URL names
+another driver.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from reliable_api.defaults import STATE_CONN_ID, provider_home
 from reliable_api.exceptions import ConfigurationError
+from reliable_api.state.dialect import is_mysql
 from reliable_api.state.schema import ensure_schema
 
 if TYPE_CHECKING:
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
 DEFAULT_STATE_CONN_ID = STATE_CONN_ID
 #: How long a SQLite writer waits for the lock before failing, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+#: The MySQL driver of the provider's ``mysql`` extra, for URLs and connections that name none.
+MYSQL_DRIVER = "pymysql"
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -41,7 +46,17 @@ def make_engine(url: str) -> Engine:
         raise ConfigurationError(f"the state DB URL is not a SQLAlchemy URL ({kind})") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, pool_pre_ping=True)
+    options: dict[str, Any] = {}
+    if is_mysql(parsed.get_backend_name()):
+        # ``mysql://`` (what the MySQL provider's connections give) means MySQLdb to SQLAlchemy,
+        # which the provider does not install.
+        if "+" not in parsed.drivername:
+            parsed = parsed.set(drivername=f"{parsed.drivername}+{MYSQL_DRIVER}")
+        # InnoDB's default REPEATABLE READ locks the gaps next to the keys it checks, so processes
+        # claiming neighbouring keys block (and deadlock) each other; READ COMMITTED, PostgreSQL's
+        # default, takes no gap locks for those.
+        options["isolation_level"] = "READ COMMITTED"
+    engine = create_engine(parsed, pool_pre_ping=True, **options)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     ensure_schema(engine)
@@ -65,7 +80,8 @@ def connection_url(conn: Connection) -> str:
     """The SQLAlchemy URL of a state DB connection.
 
     The extra's ``sqlalchemy_url`` wins; else a ``postgres`` connection gives
-    ``postgresql+psycopg2://...`` and a ``sqlite`` connection its file (the host field).
+    ``postgresql+psycopg2://...``, a ``mysql`` connection ``mysql+pymysql://...`` and a ``sqlite``
+    connection its file (the host field).
 
     :raises ConfigurationError: for another connection type without ``sqlalchemy_url``.
     """
@@ -76,13 +92,15 @@ def connection_url(conn: Connection) -> str:
         return str(explicit)
     if conn.conn_type in ("postgres", "postgresql"):
         return postgres_url(conn).replace("postgresql://", "postgresql+psycopg2://", 1)
+    if conn.conn_type == "mysql":
+        return _mysql_url(conn)
     if conn.conn_type == "sqlite":
         if not conn.host:
             raise ConfigurationError(f"sqlite connection {conn.conn_id!r} has no file path in host")
         return f"sqlite:///{conn.host}"
     raise ConfigurationError(
         f"connection {conn.conn_id!r} of type {conn.conn_type!r} cannot hold the state DB: use a "
-        "postgres or sqlite connection, or set extra.sqlalchemy_url"
+        "postgres, mysql or sqlite connection, or set extra.sqlalchemy_url"
     )
 
 
@@ -100,6 +118,25 @@ def state_engine(conn_id: str = DEFAULT_STATE_CONN_ID) -> Engine:
     except AirflowNotFoundException:
         return shared_engine(default_sqlite_url())
     return shared_engine(connection_url(conn))
+
+
+def _mysql_url(conn: Connection) -> str:
+    """``mysql+pymysql://login:password@host:port/schema?charset=utf8mb4``, quoted by SQLAlchemy.
+
+    The connection's ``client`` extra chooses the MySQL provider's own driver, not this one.
+    """
+    if not conn.host:
+        raise ConfigurationError(f"connection {conn.conn_id!r} has no host for MySQL")
+    url = URL.create(
+        f"mysql+{MYSQL_DRIVER}",
+        username=conn.login or None,
+        password=conn.password or None,
+        host=conn.host,
+        port=conn.port or 3306,
+        database=conn.schema or None,
+        query={"charset": "utf8mb4"},
+    )
+    return url.render_as_string(hide_password=False)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:

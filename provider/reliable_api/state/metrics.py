@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reliable_api.state.schema import run_metrics, utcnow
 
@@ -20,9 +20,9 @@ def record_run(
     task: TaskIdentity,
     *,
     started_at: datetime,
-    counts: Mapping[str, int | float],
+    counts: Mapping[str, Any],
 ) -> None:
-    """Add the metrics row of one finished task try."""
+    """Add the metrics row of one finished task try (``counts``: JSON, e.g. counts and a summary)."""
     with engine.begin() as conn:
         conn.execute(
             run_metrics.insert().values(

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     Column,
     Connection,
-    DateTime,
     Engine,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
-    String,
     Table,
     Text,
     UniqueConstraint,
@@ -35,21 +34,26 @@ from sqlalchemy.schema import CreateTable
 
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.idempotency.ledger import MAX_KEY_LENGTH
-from reliable_api.state.dialect import dialect_insert
+from reliable_api.state.column_types import ExactString, UtcDateTime
+from reliable_api.state.dialect import insert_missing
 
 #: The schema this code writes; a DB with a newer one was written by a later release.
 SCHEMA_VERSION = 1
 
 metadata = MetaData()
 
+#: MySQL/MariaDB: InnoDB for row locks and transactions; utf8mb4 for any text (keys are binary-
+#: collated by :class:`ExactString`). Other dialects ignore these options.
+_MYSQL_OPTIONS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+
 
 def _task_try_columns() -> list[Column[object]]:
     """Which integration and which task try a row is about."""
     return [
-        Column("integration", String(128), nullable=False),
-        Column("dag_id", String(250)),
-        Column("task_id", String(250)),
-        Column("run_id", String(250)),
+        Column("integration", ExactString(128), nullable=False),
+        Column("dag_id", ExactString(250)),
+        Column("task_id", ExactString(250)),
+        Column("run_id", ExactString(250)),
         Column("try_number", Integer),
     ]
 
@@ -57,24 +61,26 @@ def _task_try_columns() -> list[Column[object]]:
 meta = Table(
     "rapi_meta",
     metadata,
-    Column("name", String(64), primary_key=True),
-    Column("value", String(256), nullable=False),
+    Column("name", ExactString(64), primary_key=True),
+    Column("value", ExactString(256), nullable=False),
+    **_MYSQL_OPTIONS,
 )
 
 ledger = Table(
     "rapi_ledger",
     metadata,
-    Column("integration", String(128), nullable=False),
-    Column("record_key", String(MAX_KEY_LENGTH), nullable=False),
-    Column("status", String(16), nullable=False),  # pending | created
-    Column("payload_hash", String(64), nullable=False),
-    Column("remote_id", String(256)),
-    Column("idempotency_key", String(64)),
+    Column("integration", ExactString(128), nullable=False),
+    Column("record_key", ExactString(MAX_KEY_LENGTH), nullable=False),
+    Column("status", ExactString(16), nullable=False),  # pending | created
+    Column("payload_hash", ExactString(64), nullable=False),
+    Column("remote_id", ExactString(256)),
+    Column("idempotency_key", ExactString(64)),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("claimed_by", String(256)),
-    Column("claimed_until", DateTime(timezone=True)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_by", ExactString(256)),
+    Column("claimed_until", UtcDateTime()),
+    Column("updated_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("integration", "record_key"),
+    **_MYSQL_OPTIONS,
 )
 
 dead_letters = Table(
@@ -82,18 +88,19 @@ dead_letters = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     *_task_try_columns(),
-    Column("record_key", String(MAX_KEY_LENGTH), nullable=False),
+    Column("record_key", ExactString(MAX_KEY_LENGTH), nullable=False),
     Column("payload", JSON),
-    Column("error_class", String(128), nullable=False),
+    Column("error_class", ExactString(128), nullable=False),
     Column("http_status", Integer),
     Column("message", Text, nullable=False),
     Column("attempts", Integer, nullable=False, default=1),
-    Column("first_seen", DateTime(timezone=True), nullable=False),
-    Column("last_seen", DateTime(timezone=True), nullable=False),
-    Column("status", String(16), nullable=False, default="open"),  # open|replayed|resolved|discarded
-    Column("status_changed_by", String(250)),
-    Column("status_changed_at", DateTime(timezone=True)),
+    Column("first_seen", UtcDateTime(), nullable=False),
+    Column("last_seen", UtcDateTime(), nullable=False),
+    Column("status", ExactString(16), nullable=False, default="open"),  # open|replayed|resolved|discarded
+    Column("status_changed_by", ExactString(250)),
+    Column("status_changed_at", UtcDateTime()),
     UniqueConstraint("integration", "record_key", name="uq_rapi_dead_letters_key"),
+    **_MYSQL_OPTIONS,
 )
 
 run_metrics = Table(
@@ -101,9 +108,10 @@ run_metrics = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     *_task_try_columns(),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True)),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime()),
     Column("counts", JSON, nullable=False),
+    **_MYSQL_OPTIONS,
 )
 
 
@@ -152,5 +160,4 @@ def read_meta(engine: Engine, name: str) -> str:
 
 
 def _insert_missing(conn: Connection, name: str, value: str) -> None:
-    statement = dialect_insert(conn.dialect.name, meta).values(name=name, value=value)
-    conn.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+    insert_missing(conn, meta, {"name": name, "value": value}, key=["name"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -59,27 +61,29 @@ def test_created_entries_keep_the_remote_id_and_hash(state_db: Engine, integrati
 
 
 def _claim_all(
-    url: str, integration: str, owner: str, keys: list[str], results: multiprocessing.Queue
+    url: str, integration: str, owner: str, keys: list[str], results: multiprocessing.Queue[list[str]]
 ) -> None:
     ledger = Ledger(make_engine(url), integration, owner=owner)
     results.put([key for key in keys if ledger.claim(key, "h", f"i-{key}") is not None])
 
 
 def test_concurrent_processes_never_win_the_same_claim(
-    state_url: str, state_db: Engine, integration: str
+    state_url: str, state_db: Engine, integration: str, run_processes: Callable[..., list[Any]]
 ) -> None:
     keys = [f"key-{n}" for n in range(150)]
-    context = multiprocessing.get_context("fork")
-    results: multiprocessing.Queue = context.Queue()
-    workers = [
-        context.Process(target=_claim_all, args=(state_url, integration, f"owner-{n}", keys, results))
-        for n in range(3)
-    ]
-    for worker in workers:
-        worker.start()
-    won = [results.get(timeout=120) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=30)
+    won = run_processes(_claim_all, *[(state_url, integration, f"owner-{n}", keys) for n in range(3)])
     claimed = [key for keys_won in won for key in keys_won]
     assert sorted(claimed) == sorted(keys)  # every key claimed once, by exactly one process
     assert all(entry.attempts == 1 for entry in Ledger(state_db, integration).get_many(keys).values())
+
+
+def test_keys_differing_in_case_or_trailing_space_are_distinct(state_db: Engine, integration: str) -> None:
+    # MySQL's default collations would make these one key; the ledger compares them exactly.
+    ledger = Ledger(state_db, integration, owner="a")
+    keys = ["ann@x.io", "Ann@x.io", "ann@x.io ", "änné"]
+    for n, key in enumerate(keys):
+        assert ledger.claim(key, f"h{n}", f"i{n}") is not None
+    entries = ledger.get_many(keys)
+    assert {key: entry.payload_hash for key, entry in entries.items()} == {
+        key: f"h{n}" for n, key in enumerate(keys)
+    }
