@@ -1,13 +1,20 @@
 """API upsert throughput under a rate limit, and the unchanged re-run.
 
-The sandbox enforces R requests/s; the hook's shared limiter paces at R too. The first run
-creates N records (one request each: ``check_before_create=False``, safe because the sandbox
-honours Idempotency-Key and answers 409 for a natural key that exists); the table compares its
-time with N / R, the floor any client has. Then the same input again: it must send no request.
-A run with a lookup before each create (two requests per new record) is shown for contrast.
+The sandbox enforces R requests/s; the hook's shared limiter paces at R too. Four ways to create
+N new records, side by side, each against a fresh sandbox and state DB:
 
-    python bench/api_upsert.py                     # N = 2000, R = 100
-    python bench/api_upsert.py --records 500 --rate 50
+- single creates with a lookup first (the default ``check_before_create=True``): 2 N requests;
+- single creates without the lookup (safe here: the sandbox honours Idempotency-Key and answers
+  409 for a natural key that exists): N requests;
+- batch creates (``POST /v1/contacts/batch``, ``batch_size`` records each) with a lookup first:
+  N lookups + N / batch_size batches;
+- batch creates without the lookup: N / batch_size requests.
+
+The table compares each first run with N / R, the floor of one request per record. Then the same
+input again: it must send no request.
+
+    python bench/api_upsert.py                     # N = 2000, R = 100, batches of 100
+    python bench/api_upsert.py --records 500 --rate 50 --batch-size 50
 """
 
 from __future__ import annotations
@@ -36,17 +43,10 @@ def records(count: int) -> list[dict[str, Any]]:
     return [{"email": f"bench{n:06d}@example.com", "first_name": f"Bench {n}"} for n in range(count)]
 
 
-def timed_run(state_url: str, count: int, *, lookup_first: bool) -> tuple[float, dict[str, int]]:
+def timed_run(state_url: str, count: int, spec: ApiResource) -> tuple[float, dict[str, int]]:
     """One upsert of ``count`` records; its seconds and counts."""
     engine = make_engine(state_url)
     store = DeadLetterStore(engine)
-    spec = ApiResource(
-        natural_key=("email",),
-        create_path="/v1/contacts",
-        update_path="/v1/contacts/{id}",
-        lookup_path="/v1/contacts/search",
-        check_before_create=lookup_first,
-    )
     upserter = ApiUpserter(
         ReliableHttpHook(http_conn_id=CONN_ID),
         spec,
@@ -58,7 +58,7 @@ def timed_run(state_url: str, count: int, *, lookup_first: bool) -> tuple[float,
     return time.perf_counter() - started, counts
 
 
-def scenario(count: int, rate: float, *, lookup_first: bool) -> dict[str, Any]:
+def scenario(count: int, rate: float, spec: ApiResource) -> dict[str, Any]:
     """First run and unchanged re-run against a fresh sandbox and state DB."""
     with (
         SandboxServer(contacts=0, rate=rate, burst=SANDBOX_BURST) as sandbox,
@@ -68,13 +68,12 @@ def scenario(count: int, rate: float, *, lookup_first: bool) -> dict[str, Any]:
         conn = {"conn_type": "reliable_http", "host": sandbox.url, "extra": extra}
         os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(conn)
         state_url = f"sqlite:///{state}/state.db"
-        first, counts = timed_run(state_url, count, lookup_first=lookup_first)
+        first, counts = timed_run(state_url, count, spec)
         before = sandbox.stats()["requests_total"]
-        second, again = timed_run(state_url, count, lookup_first=lookup_first)
+        second, again = timed_run(state_url, count, spec)
         stats = sandbox.stats()
         return {
             "first_s": first,
-            "floor_s": counts["requests"] / rate,
             "created": counts["created"],
             "requests": counts["requests"],
             "rerun_s": second,
@@ -85,17 +84,38 @@ def scenario(count: int, rate: float, *, lookup_first: bool) -> dict[str, Any]:
         }
 
 
+def specs(batch_size: int) -> dict[str, ApiResource]:
+    """The four ways to create, by name."""
+    common: dict[str, Any] = {
+        "natural_key": ("email",),
+        "create_path": "/v1/contacts",
+        "update_path": "/v1/contacts/{id}",
+        "lookup_path": "/v1/contacts/search",
+    }
+    batch = {"batch_create_path": "/v1/contacts/batch", "batch_size": batch_size}
+    return {
+        "single, lookup first": ApiResource(**common, check_before_create=True),
+        "single, no lookup": ApiResource(**common, check_before_create=False),
+        "batch, lookup first": ApiResource(**common, **batch, check_before_create=True),
+        "batch, no lookup": ApiResource(**common, **batch, check_before_create=False),
+    }
+
+
 def main() -> int:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--batch-size", type=int, default=100)
     args = parser.parse_args()
-    print(f"N = {args.records} records, R = {args.rate:g} req/s, N/R = {args.records / args.rate:.1f} s")
+    print(
+        f"N = {args.records} records, R = {args.rate:g} req/s, N/R = {args.records / args.rate:.1f} s, "
+        f"batches of {args.batch_size}"
+    )
     header = "scenario                 first run  vs N/R  requests  created  re-run  re-run requests  dups"
     print(header)
-    for name, lookup_first in (("create with key", False), ("lookup, then create", True)):
-        row = scenario(args.records, args.rate, lookup_first=lookup_first)
+    for name, spec in specs(args.batch_size).items():
+        row = scenario(args.records, args.rate, spec)
         print(
             f"{name:<24} {row['first_s']:8.1f} s  {row['first_s'] / row['n_over_r']:5.2f}x  "
             f"{row['requests']:8d}  {row['created']:7d}  {row['rerun_s']:5.2f} s  "

@@ -65,3 +65,26 @@ def idempotency_key(integration: str, key: str, payload_hash: str) -> str:
     """
     digest = hashlib.sha256(f"{integration}{KEY_SEPARATOR}{key}{KEY_SEPARATOR}{payload_hash}".encode())
     return f"rapi-{digest.hexdigest()[:40]}"
+
+
+#: Starts every batch's ``Idempotency-Key``, so a pending intent tells which kind of create it awaits.
+BATCH_KEY_PREFIX = "rapi-batch-"
+
+
+def batch_idempotency_key(integration: str, members: Iterable[tuple[str, str, str]]) -> str:
+    """A deterministic ``Idempotency-Key`` for one batch create: its members, in any order.
+
+    :param members: each member's natural key, payload hash and the key of its own pending
+        intent. The same members with the same content always give the same key, so a batch sent
+        again after a crash is replayed by the API; another member, one fewer, or a changed
+        payload gives another key. A record the API answered "not created" gets a new intent key
+        (:func:`idempotency_key` under the failed batch's key), so its next batch is never
+        mistaken for a replay of the failed one.
+    """
+    text = json.dumps([integration, sorted(members)], ensure_ascii=False, separators=(",", ":"))
+    return f"{BATCH_KEY_PREFIX}{hashlib.sha256(text.encode()).hexdigest()[:40]}"
+
+
+def is_batch_key(key: str | None) -> bool:
+    """Whether ``key`` (an intent's ``Idempotency-Key``) was sent, or is to be sent, with a batch."""
+    return key is not None and key.startswith(BATCH_KEY_PREFIX)

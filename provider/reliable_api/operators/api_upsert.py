@@ -23,10 +23,13 @@ class ApiUpsertOperator(BaseOperator):
     Every record goes through the ledger in the state DB (see
     :mod:`reliable_api.idempotency.api_upsert`): unchanged records send no request, changed ones
     are updated, new ones are created under a pending intent with a deterministic
-    ``Idempotency-Key``. Records the API rejects are dead-lettered into the state DB and the task
-    goes on, unless more than ``max_failure_ratio`` of them fail. A wait longer than the
+    ``Idempotency-Key`` (in batches, when the resource has a ``batch_create_path``). Records the
+    API rejects are dead-lettered into the state DB and the task goes on, unless more than
+    ``max_failure_ratio`` of them fail. A wait longer than the
     connection's ``defer_after`` defers the task; it resumes by running again, and the ledger,
-    which is the checkpoint, skips what was written. XCom gets the counts of the last run.
+    which is the checkpoint, skips what was written. XCom gets the counts of the last run. Given
+    the output of a :class:`~reliable_api.operators.replay.ReplayDeadLettersOperator` (directly
+    or through validation), it resolves the replayed dead letters that came through.
 
     :param http_conn_id: the ``reliable_http`` connection of the API.
     :param resource: how the API creates, updates and finds the records.
@@ -68,6 +71,8 @@ class ApiUpsertOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, int]:
         """Upsert every record; resumes where an earlier try or a deferral stopped."""
+        from reliable_api.deadletter.queue import DeadLetterQueue
+        from reliable_api.deadletter.replay import settle_replay
         from reliable_api.deadletter.store import DeadLetterStore
         from reliable_api.hooks.http import ReliableHttpHook
         from reliable_api.idempotency.api_upsert import ApiUpserter
@@ -99,6 +104,7 @@ class ApiUpsertOperator(BaseOperator):
             self._defer(seconds)
         record_run(engine, self.integration, task, started_at=started, counts=counts)
         self.log.info("Upserted into %s: %s", self.integration, counts)
+        counts["replay_resolved"] = settle_replay(DeadLetterQueue(engine), self.records)
         return counts
 
     def resume(self, context: Context, event: Any = None) -> dict[str, int]:

@@ -29,9 +29,9 @@ def contacts(count: int, *, version: int = 1) -> list[dict[str, Any]]:
     ]
 
 
-def connection_env(url: str) -> dict[str, str]:
-    """The environment variable of the sandbox's ``reliable_http`` connection."""
-    conn = {"conn_type": "reliable_http", "host": url, "extra": {"limiter_backend": "memory"}}
+def connection_env(url: str, **extra: Any) -> dict[str, str]:
+    """The environment variable of the sandbox's ``reliable_http`` connection, with ``extra``."""
+    conn = {"conn_type": "reliable_http", "host": url, "extra": {"limiter_backend": "memory", **extra}}
     return {f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(conn)}
 
 

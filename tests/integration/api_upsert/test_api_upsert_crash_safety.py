@@ -8,6 +8,8 @@ natural key would show in ``creates_by_key``.
 
 Safe: Idempotency-Key support, or a lookup by natural key, or both. Unsafe: neither; refused
 unless ``allow_unsafe=True``, and then a kill right after a create does duplicate the record.
+The same holds for batch creates, where a step is one batch request (its intents, its answer,
+its ledger write).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def crash_and_rerun(
     records: int,
     kills: int,
     spacing: int,
-    **spec: bool,
+    **spec: Any,
 ) -> int:
     """Kill ``kills`` runs at varied steps, then run until one finishes; the number killed."""
     config = {
@@ -113,7 +115,15 @@ def test_a_thousand_records_killed_at_twenty_points(
 
 
 @pytest.mark.parametrize(
-    ("idempotency", "lookup"), [(True, False), (False, True)], ids=["keys-only", "lookup-only"]
+    ("idempotency", "lookup", "batch"),
+    [
+        (True, False, False),
+        (False, True, False),
+        (True, True, True),
+        (True, False, True),
+        (False, True, True),
+    ],
+    ids=["keys-only", "lookup-only", "batch-keys-and-lookup", "batch-keys-only", "batch-lookup-only"],
 )
 def test_each_safe_api_survives_kills(
     make_sandbox: Callable[..., SandboxServer],
@@ -122,21 +132,28 @@ def test_each_safe_api_survives_kills(
     tmp_path: Path,
     idempotency: bool,
     lookup: bool,
+    batch: bool,
 ) -> None:
     sandbox = make_sandbox(contacts=0, allow_duplicates=True, idempotency=idempotency, lookup=lookup)
+    # A batch step comes once per batch: fewer records, closer kills.
+    records, spacing = (100, 2) if batch else (200, 8)
+    options = {"batch_create_path": "/v1/contacts/batch", "batch_size": 4} if batch else {}
     killed = crash_and_rerun(
         forking,
         sandbox,
         state_url,
         tmp_path,
-        records=200,
+        records=records,
         kills=8,
-        spacing=8,
+        spacing=spacing,
         idempotency=idempotency,
         lookup=lookup,
+        **options,
     )
     assert killed == 8
-    assert_every_record_created_once(sandbox, state_url, 200)
+    assert_every_record_created_once(sandbox, state_url, records)
+    if batch and not lookup:  # a batch answered but not written was sent again under its key
+        assert sandbox.stats()["idempotent_replays"] > 0
 
 
 def test_without_keys_or_lookup_a_kill_after_create_duplicates(
