@@ -36,7 +36,8 @@ class ApiExtractOperator(BaseOperator):
     :param http_conn_id: the ``reliable_http`` connection.
     :param endpoint: the resource path, e.g. ``/v1/contacts``.
     :param paginator: how the API pages (see :mod:`reliable_api.http.pagination`).
-    :param params: query parameters of the first request (templated).
+    :param query: query parameters of the first request (templated). Not ``params``: that name
+        is every operator's DAG params.
     :param records_path: dotted path of the records in a page's body; ``None`` for the body.
     :param incremental_param: the API's "changed since" parameter, e.g. ``updated_since``.
     :param since: its value (templated), e.g. ``"{{ data_interval_start | ts }}"``; no value
@@ -48,7 +49,7 @@ class ApiExtractOperator(BaseOperator):
     :param max_pages: a guard against an API that never ends.
     """
 
-    template_fields: Sequence[str] = ("endpoint", "params", "since", "staging_root")
+    template_fields: Sequence[str] = ("endpoint", "query", "since", "staging_root")
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -57,7 +58,7 @@ class ApiExtractOperator(BaseOperator):
         http_conn_id: str,
         endpoint: str,
         paginator: Paginator,
-        params: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
         records_path: str | None = "data",
         incremental_param: str | None = None,
         since: str | None = None,
@@ -71,7 +72,7 @@ class ApiExtractOperator(BaseOperator):
         self.http_conn_id = http_conn_id
         self.endpoint = endpoint
         self.paginator = paginator
-        self.params = dict(params or {})
+        self.query = dict(query or {})
         self.records_path = records_path
         self.incremental_param = incremental_param
         self.since = since
@@ -129,7 +130,7 @@ class ApiExtractOperator(BaseOperator):
         return summary
 
     def _first_params(self) -> dict[str, str]:
-        params = {key: str(value) for key, value in self.params.items()}
+        params = {key: str(value) for key, value in self.query.items()}
         if self.incremental_param and self.since:
             params[self.incremental_param] = str(self.since)
         return params
@@ -154,16 +155,9 @@ class ApiExtractOperator(BaseOperator):
         self.defer(trigger=DateTimeTrigger(moment), method_name="resume")
 
     def _directory(self, context: Context) -> ObjectStoragePath:
-        from reliable_api.staging.files import default_staging_root, task_staging_dir
+        from reliable_api.staging.files import task_instance_dir
 
-        ti = context["ti"]
-        return task_staging_dir(
-            self.staging_root or default_staging_root(),
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            task_id=ti.task_id,
-            map_index=ti.map_index if ti.map_index is not None else -1,
-        )
+        return task_instance_dir(context["ti"], self.staging_root)
 
 
 def _add_counters(totals: Mapping[str, Any], hook: ReliableHttpHook) -> dict[str, Any]:

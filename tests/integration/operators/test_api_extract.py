@@ -66,8 +66,8 @@ def test_every_record_is_staged_exactly_once(
 ) -> None:
     use_connection(monkeypatch, sandbox.url)
     # The sandbox pages by cursor when the first request names an (empty) cursor.
-    params = {"limit": 60, "cursor": ""} if isinstance(paginator, (CursorPaginator, NextUrlPaginator)) else {}
-    summary = operator(tmp_path, paginator, params=params).execute(context())
+    query = {"limit": 60, "cursor": ""} if isinstance(paginator, (CursorPaginator, NextUrlPaginator)) else {}
+    summary = operator(tmp_path, paginator, query=query).execute(context())
     ids = [record["id"] for record in read_records(summary)]
     assert len(ids) == len(set(ids)) == 500
     assert summary["records"] == 500
