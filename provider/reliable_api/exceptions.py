@@ -14,6 +14,7 @@ with an error by its type, never by its message text::
         │                         the task goes on
         ├── AuthenticationError   401/403: every record would fail, so the task fails and alerts
         ├── ConfigurationError    bad settings or connection; fails the task at once
+        │   └── ContractError     a validation contract names something unknown or is malformed
         └── FailureBudgetExceeded the dead-lettered share of a batch passed ``max_failure_ratio``
 
 HTTP errors carry the status code, the method, the URL with its secrets redacted, the attempt count
@@ -164,6 +165,10 @@ class AuthenticationError(PermanentError):
 
 class ConfigurationError(PermanentError):
     """A setting, connection or argument is invalid; the message names which one."""
+
+
+class ContractError(ConfigurationError):
+    """A validation contract is malformed or names something unknown; the message names it and the file."""
 
 
 class FailureBudgetExceeded(PermanentError):

@@ -52,6 +52,21 @@ def task_staging_dir(
     return as_path(root).joinpath(*(_UNSAFE.sub("_", part).lstrip(".") or "_" for part in parts))
 
 
+def task_instance_dir(ti: Any, root: str | ObjectStoragePath | None = None) -> ObjectStoragePath:
+    """:func:`task_staging_dir` of the running task instance ``ti`` (``context["ti"]``).
+
+    :param root: the staging root; default :func:`default_staging_root`.
+    """
+    map_index = getattr(ti, "map_index", None)
+    return task_staging_dir(
+        root or default_staging_root(),
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        map_index=-1 if map_index is None else map_index,
+    )
+
+
 @dataclass
 class StagedBatch:
     """What XCom carries about a staged batch: where it is and how many records it holds."""
