@@ -77,6 +77,53 @@ def ours_postgres(engine: Engine, rows: int, hash_column: str | None) -> float:
     return float(rate)
 
 
+#: The merge ours runs after its COPY, written out for the floor below.
+MERGE = (
+    "INSERT INTO {table} SELECT * FROM staged ON CONFLICT (id) DO UPDATE SET email = excluded.email, "
+    "name = excluded.name, score = excluded.score, active = excluded.active WHERE "
+    "({table}.email, {table}.name, {table}.score, {table}.active) IS DISTINCT FROM "
+    "(excluded.email, excluded.name, excluded.score, excluded.active)"
+)
+
+
+def floors(engine: Engine, rows: int) -> tuple[float, float]:
+    """What PostgreSQL alone costs, from COPY text made before the clock starts.
+
+    A bare COPY into a fresh keyed table is the fastest write there is; COPY into a temporary
+    table plus the merge ours runs is the database's share of any correct upsert. Neither does
+    any Python per record, so their ratios to the peer bound what an upsert can reach here.
+    """
+    text = "".join(
+        f"{r['id']}\t{r['email']}\t{r['name']}\t{r['score']}\t{'t' if r['active'] else 'f'}\n"
+        for r in contacts(rows)
+    )
+    columns = "(id bigint PRIMARY KEY, email text, name text, score numeric, active boolean)"
+    with engine.begin() as connection:
+        for table in ("floor_copy", "floor_merge"):
+            connection.exec_driver_sql(f"CREATE TABLE {table} {columns}")
+    raw = engine.raw_connection()
+    cursor: Any = raw.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+
+        def copy() -> None:
+            with cursor.copy("COPY floor_copy FROM STDIN") as copying:
+                copying.write(text)
+            raw.commit()
+
+        def merge() -> None:
+            cursor.execute(f"CREATE TEMPORARY TABLE staged {columns} ON COMMIT DROP")
+            with cursor.copy("COPY staged FROM STDIN") as copying:
+                copying.write(text)
+            cursor.execute(MERGE.format(table="floor_merge"))
+            raw.commit()
+
+        _, copy_rate = timed("floor: bare COPY into an empty keyed table (no upsert)", rows, copy)
+        _, merge_rate = timed("floor: COPY into a temp table + ours' merge (no Python)", rows, merge)
+    finally:
+        raw.close()
+    return float(copy_rate), float(merge_rate)
+
+
 def postgres(rows: int, peer_rows: int) -> None:
     import psycopg2
     from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -112,8 +159,13 @@ def postgres(rows: int, peer_rows: int) -> None:
             hook.insert_rows("peer", tuples, COLUMNS, replace=True, replace_index="id", executemany=True)
 
         _, many_rate = timed("peer: same, executemany=True", peer_rows, peer_many)
+        copy_rate, merge_rate = floors(engine, rows)
         print(f"ours (compare columns) / insert_rows(replace=True): {ours_rate / peer_rate:.1f}x")
         print(f"ours (compare columns) / insert_rows(..., executemany=True): {ours_rate / many_rate:.1f}x")
+        print(f"ceiling: bare COPY / insert_rows(replace=True): {copy_rate / peer_rate:.1f}x")
+        print(
+            f"ceiling of any upsert: COPY + merge / insert_rows(replace=True): {merge_rate / peer_rate:.1f}x"
+        )
         engine.dispose()
     finally:
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

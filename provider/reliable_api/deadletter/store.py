@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +20,25 @@ from reliable_api.state.task import TaskIdentity
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+#: How a redacted value starts: ``"redacted:<salted sha256>"``.
+REDACTED_PREFIX = "redacted:"
 #: How long a stored message may be; the error's own body is already truncated.
 MAX_MESSAGE_CHARS = 4000
+#: What a new failure of a record already in the queue replaces in its entry.
+_FAILURE_COLUMNS = (
+    "dag_id",
+    "task_id",
+    "run_id",
+    "try_number",
+    "payload",
+    "error_class",
+    "http_status",
+    "message",
+    "last_seen",
+    "status",
+    "status_changed_by",
+    "status_changed_at",
+)
 
 
 class DeadLetterStore:
@@ -45,41 +62,59 @@ class DeadLetterStore:
         error: ReliableApiError,
         task: TaskIdentity | None = None,
     ) -> None:
-        """Store the failure of one record, or update the open entry of the same record.
+        """Store the failure of one record, or update the entry of the same record.
 
         :param task: the task try that failed it, when known.
         """
-        from sqlalchemy import literal
+        self.add_many(integration, [(record_key, payload, error)], task)
 
-        from reliable_api.state.dialect import dialect_insert
+    def add_many(
+        self,
+        integration: str,
+        failures: Iterable[tuple[str, Mapping[str, Any] | None, ReliableApiError]],
+        task: TaskIdentity | None = None,
+    ) -> int:
+        """Store many failed records ``(record key, payload, error)`` in one transaction.
+
+        A key already in the queue has its entry updated (attempts + 1, last seen, the error, the
+        task try) and open again; a key given twice keeps its last failure. Returns the entries
+        written.
+        """
+        from reliable_api.state.dialect import upsert_rows
         from reliable_api.state.schema import dead_letters, utcnow
 
         now = utcnow()
         task = task or TaskIdentity()
-        failure = {
-            "dag_id": task.dag_id,
-            "task_id": task.task_id,
-            "run_id": task.run_id,
-            "try_number": task.try_number,
-            "payload": _json_safe(self.redacted(payload)) if payload is not None else None,
-            "error_class": type(error).__name__,
-            "http_status": error.status,
-            "message": str(error)[:MAX_MESSAGE_CHARS],
-            "last_seen": now,
-            "status": "open",
-            "status_changed_by": None,
-            "status_changed_at": None,
-        }
+        rows: dict[str, dict[str, Any]] = {}
+        for record_key, payload, error in failures:
+            rows[record_key] = {
+                "integration": integration,
+                "record_key": record_key,
+                "attempts": 1,
+                "first_seen": now,
+                "dag_id": task.dag_id,
+                "task_id": task.task_id,
+                "run_id": task.run_id,
+                "try_number": task.try_number,
+                "payload": _json_safe(self.redacted(payload)) if payload is not None else None,
+                "error_class": type(error).__name__,
+                "http_status": error.status,
+                "message": str(error)[:MAX_MESSAGE_CHARS],
+                "last_seen": now,
+                "status": "open",
+                "status_changed_by": None,
+                "status_changed_at": None,
+            }
         with self.engine.begin() as conn:
-            insert = dialect_insert(conn.dialect.name, dead_letters).values(
-                integration=integration, record_key=record_key, attempts=1, first_seen=now, **failure
+            upsert_rows(
+                conn,
+                dead_letters,
+                list(rows.values()),
+                key=["integration", "record_key"],
+                replace=[*_FAILURE_COLUMNS],
+                increment="attempts",
             )
-            conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["integration", "record_key"],
-                    set_={**failure, "attempts": dead_letters.c.attempts + literal(1)},
-                )
-            )
+        return len(rows)
 
     def redacted(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """``payload`` with the fields in ``redact`` replaced by their salted hash."""
@@ -103,7 +138,7 @@ def _salted_hash(salt: bytes, value: Any) -> str:
         text = canonical_json(value)
     except ReliableApiError:
         text = repr(value)
-    return f"redacted:{hmac.new(salt, text.encode(), hashlib.sha256).hexdigest()[:32]}"
+    return f"{REDACTED_PREFIX}{hmac.new(salt, text.encode(), hashlib.sha256).hexdigest()[:32]}"
 
 
 def _json_safe(payload: Mapping[str, Any]) -> dict[str, Any]:

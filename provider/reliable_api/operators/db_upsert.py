@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from reliable_api.defaults import STATE_CONN_ID
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from sqlalchemy import Engine
 
     from reliable_api.idempotency.db_upsert import Rejection
-
-#: Receives the rejected records of a run and says where they went (a path, a DLQ id...).
-RejectedHandler = Callable[[Sequence["Rejection"], "Context"], str | None]
+    from reliable_api.state.task import TaskIdentity
 
 
 class DbUpsertOperator(BaseOperator):
@@ -24,7 +24,11 @@ class DbUpsertOperator(BaseOperator):
     ``DbApiHook``) gives the SQLAlchemy engine; the upsert itself is
     :func:`~reliable_api.idempotency.db_upsert.upsert_records`: dialect-native, in batches, writing
     only new rows and rows whose content hash changed, so a re-run with the same input writes
-    nothing. Records it refuses (no key, values JSON cannot hold) go to ``on_rejected``.
+    nothing. Records it refuses (no key, values JSON cannot hold) go to the dead-letter queue in
+    the state DB with their reason; the task goes on unless more than ``max_failure_ratio`` of the
+    records were refused. Given the output of a
+    :class:`~reliable_api.operators.replay.ReplayDeadLettersOperator` (directly or through
+    validation), it resolves the replayed dead letters that came through.
 
     :param conn_id: the Airflow connection of the target database.
     :param table: the target table (templated).
@@ -36,13 +40,14 @@ class DbUpsertOperator(BaseOperator):
     :param create: a declared schema (column -> ``text``, ``integer``, ``bigint``, ``numeric``,
         ``boolean``, ``timestamp``, ``date`` or ``json``) to create the table when it is missing.
     :param batch_size: records per merge transaction.
-    :param on_rejected: what to do with rejected records; default: stage them as JSON Lines under
-        ``<staging_root>/<dag>/<run>/<task>.rejected/``.
-    :param staging_root: where the default handler stages rejected records.
+    :param integration: the name its dead letters and run metrics are filed under; default the
+        table's name.
+    :param state_conn_id: the state DB connection; without it, SQLite under ``$AIRFLOW_HOME``.
+    :param redact: fields of rejected records stored in dead letters as salted hashes only.
     :param max_failure_ratio: fail the task when more than this share of records is rejected.
     """
 
-    template_fields: Sequence[str] = ("table", "staged", "schema", "staging_root")
+    template_fields: Sequence[str] = ("table", "staged", "schema", "integration")
     ui_color = "#eaf7ea"
 
     def __init__(
@@ -56,8 +61,9 @@ class DbUpsertOperator(BaseOperator):
         columns: Sequence[str] | None = None,
         create: Mapping[str, str] | None = None,
         batch_size: int = 50_000,
-        on_rejected: RejectedHandler | None = None,
-        staging_root: str | None = None,
+        integration: str | None = None,
+        state_conn_id: str = STATE_CONN_ID,
+        redact: Collection[str] = (),
         max_failure_ratio: float = 0.05,
         **kwargs: Any,
     ) -> None:
@@ -70,17 +76,26 @@ class DbUpsertOperator(BaseOperator):
         self.columns = list(columns) if columns is not None else None
         self.create = dict(create) if create is not None else None
         self.batch_size = batch_size
-        self.on_rejected = on_rejected or self.stage_rejected
-        self.staging_root = staging_root
+        self.integration = integration or table
+        self.state_conn_id = state_conn_id
+        self.redact = tuple(redact)
         self.max_failure_ratio = max_failure_ratio
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Upsert the staged records; return the counts (and where rejected records went)."""
+        """Upsert the staged records; dead-letter the rejected ones; return the counts."""
         from airflow.sdk import BaseHook
 
+        from reliable_api.deadletter.queue import DeadLetterQueue
+        from reliable_api.deadletter.replay import settle_replay
         from reliable_api.exceptions import FailureBudgetExceeded
         from reliable_api.idempotency.db_upsert import upsert_records
         from reliable_api.staging.files import read_records
+        from reliable_api.state.engine import state_engine
+        from reliable_api.state.metrics import record_run
+        from reliable_api.state.schema import utcnow
+        from reliable_api.state.task import TaskIdentity
+
+        started = utcnow()
 
         connection: Any = BaseHook.get_connection(self.conn_id)  # get_hook() is untyped in Airflow
         engine = connection.get_hook().get_sqlalchemy_engine()
@@ -100,8 +115,10 @@ class DbUpsertOperator(BaseOperator):
         summary: dict[str, Any] = result.counts()
         summary["records"] = result.inserted + result.updated + result.unchanged + result.duplicates
         summary["records"] += len(result.rejected)
-        if result.rejected:
-            summary["rejected_to"] = self.on_rejected(result.rejected, context)
+        task = TaskIdentity.from_context(context)
+        state = state_engine(self.state_conn_id)
+        self._dead_letter(state, result.rejected, task)
+        record_run(state, self.integration, task, started_at=started, counts=summary)
         self.log.info("Upserted into %s: %s", self.table, summary)
         if summary["records"] and len(result.rejected) / summary["records"] > self.max_failure_ratio:
             raise FailureBudgetExceeded(
@@ -109,36 +126,19 @@ class DbUpsertOperator(BaseOperator):
                 total=summary["records"],
                 max_failure_ratio=self.max_failure_ratio,
             )
+        summary["replay_resolved"] = settle_replay(DeadLetterQueue(state), self.staged)
         return summary
 
-    def stage_rejected(self, rejected: Sequence[Rejection], context: Context) -> str:
-        """The default ``on_rejected``: stage each record with its reason; return the directory."""
-        from reliable_api.staging.files import StagedWriter, default_staging_root, task_staging_dir
+    def _dead_letter(self, state: Engine, rejected: Sequence[Rejection], task: TaskIdentity) -> None:
+        from reliable_api.deadletter.keys import dead_letter_key
+        from reliable_api.deadletter.store import DeadLetterStore
 
-        ti = context["ti"]
-        directory = task_staging_dir(
-            self.staging_root or default_staging_root(),
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            task_id=f"{ti.task_id}.rejected",
-            map_index=ti.map_index if ti.map_index is not None else -1,
-        )
-        writer = StagedWriter(directory)
-        writer.write(
-            {
-                "record": _json_safe(item.record),
-                "record_key": item.error.record_key,
-                "reason": item.error.reason,
-                "message": item.error.message,
-            }
+        failures = [
+            (
+                dead_letter_key(item.error.record_key, item.record),
+                item.record if isinstance(item.record, Mapping) else {"record": repr(item.record)},
+                item.error,
+            )
             for item in rejected
-        )
-        return writer.close().path
-
-
-def _json_safe(record: Any) -> Any:
-    # A record rejected for holding NaN or a set must still be staged, so keep its repr instead.
-    try:
-        return json.loads(json.dumps(record, allow_nan=False))
-    except (TypeError, ValueError):
-        return repr(record)
+        ]
+        DeadLetterStore(state, redact=self.redact).add_many(self.integration, failures, task)

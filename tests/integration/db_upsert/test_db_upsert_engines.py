@@ -10,7 +10,6 @@ from sqlalchemy.engine import Engine
 
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.idempotency.db_upsert import upsert_records
-from tests.services import is_reachable
 
 SCHEMA = {"id": "integer", "name": "text", "score": "numeric", "active": "boolean", "meta": "json"}
 
@@ -32,13 +31,6 @@ _WRITE_TRIGGERS = {
 }
 
 
-def _mysql_engine() -> Engine:
-    pytest.importorskip("pymysql", reason="no MySQL driver (pymysql) installed")
-    if not is_reachable("127.0.0.1", 3306):
-        pytest.skip("MariaDB/MySQL is unreachable at 127.0.0.1:3306 (not required in CI)")
-    return create_engine("mysql+pymysql://root@127.0.0.1:3306/test")
-
-
 @pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
     if request.param == "sqlite":
@@ -46,7 +38,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
     elif request.param == "postgresql":
         made = create_engine(request.getfixturevalue("postgres_url"))
     else:
-        made = _mysql_engine()
+        made = create_engine(request.getfixturevalue("mysql_url"))
     yield made
     made.dispose()
 
