@@ -37,9 +37,12 @@ def get_provider_info() -> dict[str, Any]:
                     "reliable_api.operators.extract",
                     "reliable_api.operators.api_upsert",
                     "reliable_api.operators.db_upsert",
+                    "reliable_api.operators.validate",
+                    "reliable_api.operators.replay",
                 ],
             }
         ],
+        "notifications": ["reliable_api.notifications.webhook.WebhookNotifier"],
         "connection-types": [
             {
                 "hook-class-name": "reliable_api.hooks.http.ReliableHttpHook",

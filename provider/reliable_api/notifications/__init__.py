@@ -1,0 +1,1 @@
+"""Airflow notifiers (``BaseNotifier``) of the provider."""
