@@ -6,6 +6,7 @@ counts them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from fastapi import APIRouter, Request, Response
@@ -66,18 +67,33 @@ async def change_config(request: Request, state: State) -> JSONResponse:
     return JSONResponse(state.config.to_json())
 
 
+#: The longest ``delay`` a webhook delivery may ask for, so a test cannot stall the sandbox for long.
+MAX_WEBHOOK_DELAY = 30.0
+
+
 @router.post("/webhook/{channel}", status_code=201)
-async def receive_webhook(channel: str, request: Request, state: State) -> JSONResponse:
-    """Store a JSON delivery with its time and headers (Authorization left out)."""
+async def receive_webhook(
+    channel: str, request: Request, state: State, status: int = 201, delay: float = 0.0
+) -> JSONResponse:
+    """Store a JSON delivery with its time, headers (Authorization left out) and the status answered.
+
+    For testing senders against a failing receiver: ``?status=500`` answers with that status (the
+    delivery is still stored), ``?delay=5`` waits that many seconds before answering.
+    """
+    if not 200 <= status <= 599:
+        raise invalid("status", "status must be an HTTP status between 200 and 599")
+    if not 0 <= delay <= MAX_WEBHOOK_DELAY:
+        raise invalid("delay", f"delay must be between 0 and {MAX_WEBHOOK_DELAY:g} seconds")
     try:
         body = json.loads(await request.body())
     except ValueError:
         raise invalid("body", "a webhook body must be JSON") from None
     headers = {name: value for name, value in request.headers.items() if name != "authorization"}
     state.webhooks.setdefault(channel, []).append(
-        {"received_at": state.timestamp(), "headers": headers, "body": body}
+        {"received_at": state.timestamp(), "headers": headers, "body": body, "status": status}
     )
-    return JSONResponse({"stored": len(state.webhooks[channel])}, status_code=201)
+    await asyncio.sleep(delay)
+    return JSONResponse({"stored": len(state.webhooks[channel])}, status_code=status)
 
 
 @router.get("/webhook/{channel}")
