@@ -58,4 +58,15 @@ def test_provider_modules_a_dag_may_import_are_light() -> None:
         for e in info.get(group, [])
         for m in e["python-modules"]
     ]
+    # Notifiers and the callback factories go into default_args of every DAG file.
+    modules += [path.rpartition(".")[0] for path in info.get("notifications", [])]
+    modules += ["reliable_api.alerting.callbacks", "reliable_api.alerting.deadline"]
     assert heavy_modules_imported_by("\n".join(f"import {m}" for m in modules)) == []
+
+
+def test_validation_modules_import_no_dataframe_library() -> None:
+    # Operators import these only when a task runs, but a light import keeps that cheap too:
+    # Great Expectations and pandas load inside the functions that evaluate a batch.
+    modules = ("contract", "normalize", "expectations", "boundary")
+    imports = "\n".join(f"import reliable_api.validation.{name}" for name in modules)
+    assert heavy_modules_imported_by(imports) == []
