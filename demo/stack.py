@@ -8,6 +8,7 @@ left the process group.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -23,7 +24,10 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 MARKER = "RELIABLE_API_DEMO_ID"
+log = logging.getLogger(__name__)
 SANDBOX_CONN_ID = "reliable_api_sandbox"
+#: How often a trigger answered 5xx is sent again before the demo gives up.
+TRIGGER_ATTEMPTS = 4
 
 
 class DemoError(RuntimeError):
@@ -37,11 +41,15 @@ class DemoStack:
     :param home: ``AIRFLOW_HOME`` of the demo (SQLite DB, logs, generated password).
     :param airflow_port: port of Airflow's API server and UI.
     :param sandbox_port: port of the sandbox API.
+    :param dags_folder: where the scheduler finds DAG files (the repo's ``dags/`` by default).
+    :param extra_env: more environment for every process (connections, config).
     """
 
     home: Path
     airflow_port: int = 8080
     sandbox_port: int = 8099
+    dags_folder: Path = REPO / "dags"
+    extra_env: dict[str, str] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -68,7 +76,7 @@ class DemoStack:
             # airflow standalone starts its components as `airflow ...` found on PATH.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__API__PORT": str(self.airflow_port),
@@ -78,6 +86,14 @@ class DemoStack:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             "AIRFLOW_CONN_" + SANDBOX_CONN_ID.upper(): json.dumps(connection),
+            # The sample DAGs' warehouse and alert channel: a SQLite file, the sandbox's sink.
+            "AIRFLOW_CONN_RELIABLE_API_WAREHOUSE": json.dumps(
+                {"conn_type": "sqlite", "host": str(self.home / "warehouse.db")}
+            ),
+            "AIRFLOW_CONN_RELIABLE_API_ALERTS": json.dumps(
+                {"conn_type": "http", "password": f"{self.sandbox_url}/_sandbox/webhook/alerts"}
+            ),
+            **self.extra_env,
         }
 
     def start(self, *, timeout: float = 240.0) -> None:
@@ -114,20 +130,46 @@ class DemoStack:
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         return httpx.Client(base_url=f"{self.airflow_url}/api/v2", headers=headers, timeout=30)
 
-    def run_dag(self, dag_id: str, *, timeout: float = 300.0) -> str:
-        """Trigger ``dag_id`` through the REST API and wait for the run to end; return its state."""
+    def trigger(self, dag_id: str, *, timeout: float = 300.0) -> str:
+        """Trigger ``dag_id`` through the REST API once it is parsed; return the run id.
+
+        The run id is chosen here, so a POST answered 5xx (SQLite busy under load) can be sent
+        again without starting a second run: a 409 means the first one did create it.
+        """
         deadline = time.monotonic() + timeout
+        run_id = f"demo__{uuid.uuid4().hex}"
         with self.api_client() as api:
             self._wait_until(lambda: api.get(f"/dags/{dag_id}").status_code == 200, deadline, dag_id)
-            run = api.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
-            run.raise_for_status()
-            run_id = run.json()["dag_run_id"]
+            attempt = 1
+            while True:
+                run = api.post(f"/dags/{dag_id}/dagRuns", json={"dag_run_id": run_id, "logical_date": None})
+                if run.is_success or (run.status_code == 409 and attempt > 1):
+                    return run_id
+                if run.status_code < 500 or attempt == TRIGGER_ATTEMPTS:
+                    answer = f"{run.status_code}: {run.text[:500]}"
+                    raise DemoError(f"triggering {dag_id} answered {answer}; logs in {self.home}")
+                log.warning("triggering %s answered %s; sending it again", dag_id, run.status_code)
+                time.sleep(2**attempt)
+                attempt += 1
+
+    def wait_for_run(self, dag_id: str, run_id: str, *, timeout: float = 300.0) -> str:
+        """Wait for run ``run_id`` of ``dag_id`` to end; return its state (``success`` or ``failed``)."""
+        deadline = time.monotonic() + timeout
+        with self.api_client() as api:
             while time.monotonic() < deadline:
-                state: str = api.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+                run = api.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+                # A 5xx here is the busy SQLite of the demo, not the run's state: ask again.
+                state = run.json()["state"] if run.is_success else None
                 if state in ("success", "failed"):
-                    return state
+                    return str(state)
                 time.sleep(2)
         raise DemoError(f"DAG run {run_id} of {dag_id} did not finish within {timeout:.0f} s")
+
+    def run_dag(self, dag_id: str, *, timeout: float = 300.0) -> str:
+        """Trigger ``dag_id`` through the REST API and wait for the run to end; return its state."""
+        started = time.monotonic()
+        run_id = self.trigger(dag_id, timeout=timeout)
+        return self.wait_for_run(dag_id, run_id, timeout=timeout - (time.monotonic() - started))
 
     def stop(self, *, grace: float = 30.0) -> None:
         """Stop every process of the stack: SIGTERM, then SIGKILL after ``grace`` seconds."""

@@ -41,10 +41,9 @@ def processes_with_home(home: Path) -> list[int]:
 def test_rest_api_triggered_run_succeeds_and_nothing_is_left_behind(tmp_path: Path) -> None:
     stack = DemoStack(home=tmp_path / "airflow", airflow_port=free_port(), sandbox_port=free_port())
     with stack:
-        assert stack.run_dag("sandbox_smoke") == "success"
+        run_id = stack.trigger("sandbox_smoke")
+        assert stack.wait_for_run("sandbox_smoke", run_id) == "success"
         with stack.api_client() as api:
-            runs = api.get("/dags/sandbox_smoke/dagRuns").json()["dag_runs"]
-            run_id = runs[0]["dag_run_id"]
             xcom = api.get(
                 f"/dags/sandbox_smoke/dagRuns/{run_id}/taskInstances/fetch_first_page/xcomEntries/return_value"
             )
