@@ -6,8 +6,11 @@ table                     holds
 ``rapi_meta``             ``schema_version`` and the DB's own ``redaction_salt``
 ``rapi_ledger``           per (integration, natural key): pending intent or created remote id
 ``rapi_dead_letters``     records that failed for good, one row per (integration, record key)
-``rapi_run_metrics``      one row per task try: counts of the upsert or extract
+``rapi_run_metrics``      one row per task try: outcome, error class, times and counts
 ========================  =====================================================================
+
+Versions: 1 the first release; 2 adds ``outcome`` and ``error_class`` to ``rapi_run_metrics``
+(failed tries are recorded too). :func:`ensure_schema` brings an older DB up to date in place.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
     select,
+    update,
 )
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.schema import CreateTable
+from sqlalchemy.schema import CreateColumn, CreateTable
 
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.idempotency.ledger import MAX_KEY_LENGTH
@@ -38,7 +43,7 @@ from reliable_api.state.column_types import ExactString, UtcDateTime
 from reliable_api.state.dialect import insert_missing
 
 #: The schema this code writes; a DB with a newer one was written by a later release.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -111,8 +116,13 @@ run_metrics = Table(
     Column("started_at", UtcDateTime(), nullable=False),
     Column("ended_at", UtcDateTime()),
     Column("counts", JSON, nullable=False),
+    Column("outcome", ExactString(16)),  # success | failed | deferred
+    Column("error_class", ExactString(128)),  # the failed try's exception class
     **_MYSQL_OPTIONS,
 )
+
+#: Columns added to existing tables by each schema version (CREATE TABLE covers new DBs).
+_ADDED_COLUMNS: dict[int, list[Column[Any]]] = {2: [run_metrics.c.outcome, run_metrics.c.error_class]}
 
 
 def utcnow() -> datetime:
@@ -138,12 +148,58 @@ def ensure_schema(engine: Engine) -> None:
         _insert_missing(conn, "schema_version", str(SCHEMA_VERSION))
         # A salt of this DB's own: redacted values hash alike within it, never across DBs.
         _insert_missing(conn, "redaction_salt", secrets.token_hex(16))
-        version = int(conn.execute(select(meta.c.value).where(meta.c.name == "schema_version")).scalar_one())
-    if version > SCHEMA_VERSION:
+        version = _schema_version(conn)
+    if version < SCHEMA_VERSION:
+        _migrate(engine, version)
+    elif version > SCHEMA_VERSION:
         raise ConfigurationError(
             f"the state DB has schema version {version}, newer than {SCHEMA_VERSION} that this "
             "release of airflow-provider-reliable-api knows: upgrade the provider"
         )
+
+
+def _migrate(engine: Engine, version: int) -> None:
+    """Bring a DB of schema ``version`` up to :data:`SCHEMA_VERSION`, one version at a time.
+
+    Each step only adds nullable columns and fills them, and is safe to run twice or from many
+    processes at once: a column another process added in between is taken as added.
+    """
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        for column in _ADDED_COLUMNS.get(target, []):
+            _add_column(engine, column)
+        with engine.begin() as conn:
+            if target == 2:
+                # Version 1 recorded a row only when the try got as far as its counts: a success.
+                conn.execute(
+                    update(run_metrics).where(run_metrics.c.outcome.is_(None)).values(outcome="success")
+                )
+            conn.execute(
+                update(meta)
+                .where(meta.c.name == "schema_version", meta.c.value == str(target - 1))
+                .values(value=str(target))
+            )
+
+
+def _add_column(engine: Engine, column: Column[Any]) -> None:
+    table = column.table.name
+    if _has_column(engine, table, column.name):
+        return
+    quoted = engine.dialect.identifier_preparer.quote(table)
+    definition = CreateColumn(column).compile(dialect=engine.dialect)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {quoted} ADD COLUMN {definition}")
+    except DBAPIError:
+        if not _has_column(engine, table, column.name):  # not a concurrent migration: a real error
+            raise
+
+
+def _has_column(engine: Engine, table: str, column: str) -> bool:
+    return column in {found["name"] for found in inspect(engine).get_columns(table)}
+
+
+def _schema_version(conn: Connection) -> int:
+    return int(conn.execute(select(meta.c.value).where(meta.c.name == "schema_version")).scalar_one())
 
 
 def _create_tables(engine: Engine) -> None:

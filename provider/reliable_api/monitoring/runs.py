@@ -1,0 +1,139 @@
+"""The metrics row of one task try, read back from ``rapi_run_metrics``.
+
+Every row's ``counts`` JSON holds the operator's own summary plus the standard measures below,
+under the same names as the ``Stats`` metrics (:mod:`reliable_api.monitoring.stats`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+#: How many records a try read, passed on, wrote (to the API, the DB or staging), found
+#: unchanged or duplicate, and dead-lettered.
+VOLUME = ("records_in", "records_out", "records_written", "records_skipped", "dead_lettered")
+#: What the try's HTTP hooks did: requests sent, 429 answers, retries, seconds waited for the limit.
+THROTTLING = ("requests", "rate_limited", "retries", "throttled_seconds")
+MEASURES = VOLUME + THROTTLING
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One task try of an integration: when, how it ended, and its counts."""
+
+    integration: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: str = "success"
+    error_class: str | None = None
+    dag_id: str | None = None
+    task_id: str | None = None
+    run_id: str | None = None
+    try_number: int | None = None
+    counts: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Any) -> RunRow:
+        """From a ``rapi_run_metrics`` row; a row from schema version 1 has no outcome: a success."""
+        return cls(
+            integration=row.integration,
+            started_at=_aware(row.started_at),
+            ended_at=_aware(row.ended_at) if row.ended_at is not None else None,
+            outcome=row.outcome or "success",
+            error_class=row.error_class,
+            dag_id=row.dag_id,
+            task_id=row.task_id,
+            run_id=row.run_id,
+            try_number=row.try_number,
+            counts=row.counts if isinstance(row.counts, Mapping) else {},
+        )
+
+    @property
+    def finished(self) -> bool:
+        """Whether the try ended as a success or a failure (not a deferral)."""
+        return self.outcome in ("success", "failed")
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to end."""
+        return None if self.ended_at is None else (self.ended_at - self.started_at).total_seconds()
+
+    @property
+    def series(self) -> tuple[str | None, str | None]:
+        """The task whose tries are comparable with each other: (DAG, task)."""
+        return (self.dag_id, self.task_id)
+
+    @property
+    def name(self) -> str:
+        """``dag.task``, for messages."""
+        return ".".join(part for part in self.series if part) or self.integration
+
+    def measure(self, name: str) -> float | None:
+        """A number from ``counts``; ``None`` when the try did not report it."""
+        value = self.counts.get(name)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    @property
+    def records(self) -> int | None:
+        """The try's volume: records in, else out, else a version-1 row's ``records``."""
+        for name in ("records_in", "records_out", "records"):
+            value = self.measure(name)
+            if value is not None:
+                return int(value)
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, flat: identity, times, duration, outcome and every standard measure."""
+        data: dict[str, Any] = {
+            "integration": self.integration,
+            "dag_id": self.dag_id,
+            "task_id": self.task_id,
+            "run_id": self.run_id,
+            "try_number": self.try_number,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "duration_s": self.duration_s,
+            "outcome": self.outcome,
+            "error_class": self.error_class,
+            "records": self.records,
+        }
+        data.update({name: self.measure(name) for name in MEASURES})
+        return data
+
+
+def load_runs(
+    engine: Engine,
+    *,
+    since: datetime | None = None,
+    integration: str | None = None,
+    limit: int | None = None,
+) -> list[RunRow]:
+    """The rows started at or after ``since`` (of one integration), oldest first.
+
+    :param limit: only the newest ``limit`` rows.
+    """
+    from sqlalchemy import select
+
+    from reliable_api.state.schema import run_metrics
+
+    query = select(run_metrics).order_by(run_metrics.c.started_at.desc(), run_metrics.c.id.desc())
+    if since is not None:
+        query = query.where(run_metrics.c.started_at >= since)
+    if integration is not None:
+        query = query.where(run_metrics.c.integration == integration)
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        rows = [RunRow.from_row(row) for row in conn.execute(query)]
+    rows.reverse()
+    return rows
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite gives naive datetimes back; every time in the state DB is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
