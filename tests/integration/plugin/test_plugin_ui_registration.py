@@ -1,0 +1,43 @@
+"""The plugin as Airflow loads it: light to import, mounted at /reliable-api, listed in the nav."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_importing_the_plugin_adds_only_its_own_two_small_modules() -> None:
+    # A fresh interpreter, with what Airflow imports itself to load plugins already there: the
+    # plugin must add neither FastAPI nor its app, nor anything a DAG file must not import.
+    code = (
+        "import sys, json, airflow.plugins_manager; before = set(sys.modules); "
+        "import reliable_api.plugin; print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    added = json.loads(found.stdout.strip().splitlines()[-1])
+    assert added == ["reliable_api.plugin", "reliable_api.plugin.lazy"]
+
+
+def test_airflow_lists_the_pages_in_its_nav_and_mounts_the_app() -> None:
+    from airflow import plugins_manager
+
+    (info,) = [p for p in plugins_manager.get_plugin_info() if p["name"] == "reliable_api"]
+    assert [(v["name"], v["href"], v["destination"]) for v in info["external_views"]] == [
+        ("Dead letters", "/reliable-api/dlq", "nav"),
+        ("Integration health", "/reliable-api/health", "nav"),
+    ]
+    assert [(a["url_prefix"], a["app"]) for a in info["fastapi_apps"]] == [
+        ("/reliable-api", "reliable_api.plugin.lazy.LazyApp")
+    ]
+
+
+def test_the_alerts_link_to_the_page_the_plugin_serves() -> None:
+    from reliable_api.alerting.alert import DLQ_PAGE_PATH
+    from reliable_api.plugin import URL_PREFIX
+    from reliable_api.plugin.app import create_app
+
+    assert f"{URL_PREFIX}/dlq" == DLQ_PAGE_PATH
+    assert "/dlq" in {getattr(route, "path", None) for route in create_app().routes}
