@@ -141,13 +141,13 @@ def dag_runs() -> Iterator[list[Any]]:
         session.query(DagRun).filter(DagRun.dag_id == "crm_contacts_replay").delete()
 
 
-def replay_runs() -> list[tuple[str, Any, str | None, str]]:
+def replay_runs() -> list[tuple[str, Any, str | None, str, str | None]]:
     from airflow.models import DagRun
     from airflow.utils.session import create_session
 
     with create_session() as session:
         runs = session.query(DagRun).filter(DagRun.dag_id == "crm_contacts_replay").all()
-        return [(r.run_id, r.conf, r.triggering_user_name, str(r.state)) for r in runs]
+        return [(r.run_id, r.conf, r.triggering_user_name, str(r.state), r.note) for r in runs]
 
 
 @pytest.mark.usefixtures("replay_dag_in_metadata_db")
@@ -161,8 +161,9 @@ def test_replay_queues_a_run_of_the_integrations_replay_dag(
 
     queued = user.post_form(f"/reliable-api/dlq/{entry.id}/replay", {"csrf_token": user.form_token(entry.id)})
     assert queued.status_code == 303
-    ((run_id, conf, by, state),) = replay_runs()
+    ((run_id, conf, by, state, note),) = replay_runs()
     assert (conf, by, state) == ({"ids": str(entry.id)}, "uma", "queued")
+    assert note == f"Replay of dead letters {entry.id} requested by uma"
     assert f"run={run_id}" in queued.headers["location"]
     page = user.client.get(queued.headers["location"]).text
     assert f'href="/dags/crm_contacts_replay/runs/{run_id}"' in page
@@ -203,4 +204,4 @@ def test_replay_refuses_what_it_cannot_send_back(
 
     monkeypatch.setenv("AIRFLOW__RELIABLE_API__REPLAY_DAGS", json.dumps({"billing": "crm_contacts_replay"}))
     assert replay("b-1").status_code == 303
-    assert [conf for _, conf, _, _ in replay_runs()] == [{"ids": str(by_key["b-1"].id)}]
+    assert [run[1] for run in replay_runs()] == [{"ids": str(by_key["b-1"].id)}]
