@@ -77,32 +77,33 @@ class ApiUpsertOperator(BaseOperator):
         from reliable_api.hooks.http import ReliableHttpHook
         from reliable_api.idempotency.api_upsert import ApiUpserter
         from reliable_api.idempotency.ledger import Ledger
+        from reliable_api.monitoring.recorder import RecordedRun
         from reliable_api.state.engine import state_engine
-        from reliable_api.state.metrics import record_run
-        from reliable_api.state.schema import utcnow
         from reliable_api.state.task import TaskIdentity
 
-        started = utcnow()
-        task = TaskIdentity.from_context(context)
-        engine = state_engine(self.state_conn_id)
-        store = DeadLetterStore(engine, redact=self.redact)
-        hook = ReliableHttpHook(http_conn_id=self.http_conn_id, limit_key=self.limit_key)
-        upserter = ApiUpserter(
-            hook,
-            self.resource,
-            Ledger(engine, self.integration, owner=task.instance),
-            lambda key, payload, error: store.add(self.integration, key, payload, error, task),
-            max_failure_ratio=self.max_failure_ratio,
-        )
-        try:
-            counts = upserter.run(self._records()).to_dict()
-        except RateLimited as wait:
-            seconds = wait.retry_after or 0.0
-            if seconds <= hook.settings.defer_after:
-                raise  # a short wait that the hook's retries did not get past: fail this try
-            self.log.info("The API asks to wait %.1f s: deferring; the ledger keeps what is done", seconds)
-            self._defer(seconds)
-        record_run(engine, self.integration, task, started_at=started, counts=counts)
+        with RecordedRun(context, self.integration, state_conn_id=self.state_conn_id) as run:
+            task = TaskIdentity.from_context(context)
+            engine = state_engine(self.state_conn_id)
+            store = DeadLetterStore(engine, redact=self.redact)
+            hook = ReliableHttpHook(http_conn_id=self.http_conn_id, limit_key=self.limit_key)
+            run.watch(hook)
+            upserter = ApiUpserter(
+                hook,
+                self.resource,
+                Ledger(engine, self.integration, owner=task.instance),
+                lambda key, payload, error: store.add(self.integration, key, payload, error, task),
+                max_failure_ratio=self.max_failure_ratio,
+            )
+            try:
+                counts = upserter.run(self._records()).to_dict()
+            except RateLimited as wait:
+                seconds = wait.retry_after or 0.0
+                if seconds <= hook.settings.defer_after:
+                    raise  # a short wait that the hook's retries did not get past: fail this try
+                self.log.info("The API asks to wait %.1f s: deferring; the ledger keeps it", seconds)
+                self._defer(seconds)
+            run.add_details(counts)
+            run.measure(**upsert_volume(counts))
         self.log.info("Upserted into %s: %s", self.integration, counts)
         counts["replay_resolved"] = settle_replay(DeadLetterQueue(engine), self.records)
         return counts
@@ -123,3 +124,16 @@ class ApiUpsertOperator(BaseOperator):
 
         moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
         self.defer(trigger=DateTimeTrigger(moment), method_name="resume")
+
+
+def upsert_volume(counts: Mapping[str, int]) -> dict[str, int]:
+    """The run-metrics volume of :class:`~reliable_api.idempotency.api_upsert.UpsertCounts`."""
+    written = counts["created"] + counts["updated"] + counts["adopted"]
+    skipped = counts["unchanged"] + counts["duplicates_in_batch"]
+    return {
+        "records_in": written + skipped + counts["dead_lettered"],
+        "records_out": written + counts["unchanged"],
+        "records_written": written,
+        "records_skipped": skipped,
+        "dead_lettered": counts["dead_lettered"],
+    }

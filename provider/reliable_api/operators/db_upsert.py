@@ -89,43 +89,48 @@ class DbUpsertOperator(BaseOperator):
         from reliable_api.deadletter.replay import settle_replay
         from reliable_api.exceptions import FailureBudgetExceeded
         from reliable_api.idempotency.db_upsert import upsert_records
+        from reliable_api.monitoring.recorder import RecordedRun
         from reliable_api.staging.files import read_records
         from reliable_api.state.engine import state_engine
-        from reliable_api.state.metrics import record_run
-        from reliable_api.state.schema import utcnow
         from reliable_api.state.task import TaskIdentity
 
-        started = utcnow()
-
-        connection: Any = BaseHook.get_connection(self.conn_id)  # get_hook() is untyped in Airflow
-        engine = connection.get_hook().get_sqlalchemy_engine()
-        try:
-            result = upsert_records(
-                engine,
-                self.table,
-                read_records(self.staged),
-                key=self.key,
-                schema=self.schema,
-                columns=self.columns,
-                create=self.create,
-                batch_size=self.batch_size,
+        with RecordedRun(context, self.integration, state_conn_id=self.state_conn_id) as run:
+            connection: Any = BaseHook.get_connection(self.conn_id)  # get_hook() is untyped in Airflow
+            engine = connection.get_hook().get_sqlalchemy_engine()
+            try:
+                result = upsert_records(
+                    engine,
+                    self.table,
+                    read_records(self.staged),
+                    key=self.key,
+                    schema=self.schema,
+                    columns=self.columns,
+                    create=self.create,
+                    batch_size=self.batch_size,
+                )
+            finally:
+                engine.dispose()  # the hook builds a new engine per call: close its pooled connections
+            summary: dict[str, Any] = result.counts()
+            summary["records"] = result.inserted + result.updated + result.unchanged + result.duplicates
+            summary["records"] += len(result.rejected)
+            run.add_details(summary)
+            run.measure(
+                records_in=summary["records"],
+                records_out=result.inserted + result.updated + result.unchanged,
+                records_written=result.inserted + result.updated,
+                records_skipped=result.unchanged + result.duplicates,
+                dead_lettered=len(result.rejected),
             )
-        finally:
-            engine.dispose()  # the hook builds a new engine per call: close its pooled connections
-        summary: dict[str, Any] = result.counts()
-        summary["records"] = result.inserted + result.updated + result.unchanged + result.duplicates
-        summary["records"] += len(result.rejected)
-        task = TaskIdentity.from_context(context)
-        state = state_engine(self.state_conn_id)
-        self._dead_letter(state, result.rejected, task)
-        record_run(state, self.integration, task, started_at=started, counts=summary)
-        self.log.info("Upserted into %s: %s", self.table, summary)
-        if summary["records"] and len(result.rejected) / summary["records"] > self.max_failure_ratio:
-            raise FailureBudgetExceeded(
-                failed=len(result.rejected),
-                total=summary["records"],
-                max_failure_ratio=self.max_failure_ratio,
-            )
+            task = TaskIdentity.from_context(context)
+            state = state_engine(self.state_conn_id)
+            self._dead_letter(state, result.rejected, task)
+            self.log.info("Upserted into %s: %s", self.table, summary)
+            if summary["records"] and len(result.rejected) / summary["records"] > self.max_failure_ratio:
+                raise FailureBudgetExceeded(
+                    failed=len(result.rejected),
+                    total=summary["records"],
+                    max_failure_ratio=self.max_failure_ratio,
+                )
         summary["replay_resolved"] = settle_replay(DeadLetterQueue(state), self.staged)
         return summary
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from reliable_api.defaults import STATE_CONN_ID
 from reliable_api.exceptions import RateLimited
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
     from reliable_api.hooks.http import ReliableHttpHook
     from reliable_api.http.pagination import Paginator
+    from reliable_api.monitoring.recorder import RecordedRun
     from reliable_api.staging.files import StagedWriter
 
 #: Written next to the staged parts after every flush: where a retry or a deferral resumes.
@@ -47,9 +49,12 @@ class ApiExtractOperator(BaseOperator):
     :param part_size: records per staged part (a part ends at a page boundary).
     :param limit_key: the connection's limit that these requests count against.
     :param max_pages: a guard against an API that never ends.
+    :param integration: the name its run metrics are filed under; default the task's or DAG's
+        ``params["integration"]``, else the connection id.
+    :param state_conn_id: the state DB connection of the run metrics.
     """
 
-    template_fields: Sequence[str] = ("endpoint", "query", "since", "staging_root")
+    template_fields: Sequence[str] = ("endpoint", "query", "since", "staging_root", "integration")
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -66,6 +71,8 @@ class ApiExtractOperator(BaseOperator):
         part_size: int = 50_000,
         limit_key: str = "default",
         max_pages: int = 100_000,
+        integration: str | None = None,
+        state_conn_id: str = STATE_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -80,24 +87,38 @@ class ApiExtractOperator(BaseOperator):
         self.part_size = part_size
         self.limit_key = limit_key
         self.max_pages = max_pages
+        self.integration = integration
+        self.state_conn_id = state_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Start the walk, or resume it when an earlier try of this run staged pages."""
         directory = self._directory(context)
         checkpoint = _read_json(directory / CHECKPOINT)
         resumable = checkpoint is not None and not checkpoint.get("complete")
-        return self._walk(directory, checkpoint if resumable else None)
+        with self._recorded(context) as run:
+            return self._walk(directory, checkpoint if resumable else None, run)
 
     def resume(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Continue after a deferral, from the checkpoint written before deferring."""
         directory = self._directory(context)
-        return self._walk(directory, _read_json(directory / CHECKPOINT))
+        with self._recorded(context) as run:
+            return self._walk(directory, _read_json(directory / CHECKPOINT), run)
 
-    def _walk(self, directory: ObjectStoragePath, checkpoint: dict[str, Any] | None) -> dict[str, Any]:
+    def _recorded(self, context: Context) -> RecordedRun:
+        from reliable_api.alerting.alert import integration_of
+        from reliable_api.monitoring.recorder import RecordedRun
+
+        integration = self.integration or integration_of(context) or self.http_conn_id
+        return RecordedRun(context, integration, state_conn_id=self.state_conn_id)
+
+    def _walk(
+        self, directory: ObjectStoragePath, checkpoint: dict[str, Any] | None, run: RecordedRun
+    ) -> dict[str, Any]:
         from reliable_api.hooks.http import ReliableHttpHook
         from reliable_api.staging.files import StagedWriter
 
         hook = ReliableHttpHook(method="GET", http_conn_id=self.http_conn_id, limit_key=self.limit_key)
+        run.watch(hook)
         # Parts end at page boundaries, so that a checkpoint never splits a page.
         writer = StagedWriter(
             directory, part_size=self.part_size, resume=checkpoint is not None, autoflush=False
@@ -125,6 +146,8 @@ class ApiExtractOperator(BaseOperator):
             self._defer_for(wait)
         batch = writer.close()
         summary = {**batch.to_xcom(), **_add_counters(totals, hook)}
+        run.measure(records_out=batch.records, records_written=batch.records)
+        run.add_details({"pages": totals["pages"]})
         _write_json(directory / CHECKPOINT, {"complete": True, "state": state, "totals": summary})
         self.log.info("Staged %d records from %d pages at %s", batch.records, totals["pages"], batch.path)
         return summary

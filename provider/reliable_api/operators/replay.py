@@ -56,18 +56,21 @@ class ReplayDeadLettersOperator(BaseOperator):
         """Stage the entries; return the batch's XCom dict (with the replay id) for the load."""
         from reliable_api.deadletter.queue import DeadLetterQueue
         from reliable_api.deadletter.replay import stage_replay
+        from reliable_api.monitoring.recorder import RecordedRun
         from reliable_api.staging.files import task_instance_dir
         from reliable_api.state.engine import state_engine
 
         ti = context["ti"]
-        batch = stage_replay(
-            DeadLetterQueue(state_engine(self.state_conn_id)),
-            integration=self.integration,
-            directory=task_instance_dir(ti, self.staging_root),
-            replay_id=f"replay:{ti.dag_id}/{ti.run_id}",
-            ids=parse_ids(self.ids),
-            limit=self.limit,
-        )
+        with RecordedRun(context, self.integration, state_conn_id=self.state_conn_id) as run:
+            batch = stage_replay(
+                DeadLetterQueue(state_engine(self.state_conn_id)),
+                integration=self.integration,
+                directory=task_instance_dir(ti, self.staging_root),
+                replay_id=f"replay:{ti.dag_id}/{ti.run_id}",
+                ids=parse_ids(self.ids),
+                limit=self.limit,
+            )
+            run.measure(records_in=batch.entries, records_out=batch.entries, records_written=batch.entries)
         for entry_id, fields in batch.without_fields.items():
             self.log.warning("Dead letter %s is replayed without its redacted fields %s", entry_id, fields)
         if batch.without_payload:

@@ -69,35 +69,34 @@ class ValidateRecordsOperator(BaseOperator):
         from reliable_api.deadletter.replay import REPLAY_KEY
         from reliable_api.deadletter.store import DeadLetterStore
         from reliable_api.exceptions import FailureBudgetExceeded
+        from reliable_api.monitoring.recorder import RecordedRun
         from reliable_api.staging.files import read_records
         from reliable_api.state.engine import state_engine
-        from reliable_api.state.metrics import record_run
-        from reliable_api.state.schema import utcnow
         from reliable_api.state.task import TaskIdentity
         from reliable_api.validation.boundary import validate_batch
 
-        started = utcnow()
-        task = TaskIdentity.from_context(context)
-        contract = self._contract()
-        batch = validate_batch(list(read_records(self.records)), contract, processes=self.processes)
-        staged = self._stage(batch.good, context)
-        engine = state_engine(self.state_conn_id)
-        failures = [(item.key, item.record, item.error()) for item in batch.rejected]
-        DeadLetterStore(engine, redact=self.redact).add_many(self.integration, failures, task)
-        counts = {"records": batch.total, "good": len(batch.good), "rejected": len(batch.rejected)}
-        reasons = batch.reasons()
-        record_run(
-            engine,
-            self.integration,
-            task,
-            started_at=started,
-            counts={**counts, "reasons": reasons, "validation": batch.summary},
-        )
-        self.log.info("Validated %s against %s: %s", self.integration, contract.entity, counts)
-        if batch.total and len(batch.rejected) / batch.total > self.max_failure_ratio:
-            raise FailureBudgetExceeded(
-                failed=len(batch.rejected), total=batch.total, max_failure_ratio=self.max_failure_ratio
+        with RecordedRun(context, self.integration, state_conn_id=self.state_conn_id) as run:
+            task = TaskIdentity.from_context(context)
+            contract = self._contract()
+            batch = validate_batch(list(read_records(self.records)), contract, processes=self.processes)
+            staged = self._stage(batch.good, context)
+            engine = state_engine(self.state_conn_id)
+            failures = [(item.key, item.record, item.error()) for item in batch.rejected]
+            DeadLetterStore(engine, redact=self.redact).add_many(self.integration, failures, task)
+            counts = {"records": batch.total, "good": len(batch.good), "rejected": len(batch.rejected)}
+            reasons = batch.reasons()
+            run.add_details({**counts, "reasons": reasons, "validation": batch.summary})
+            run.measure(
+                records_in=batch.total,
+                records_out=len(batch.good),
+                records_written=len(batch.good),
+                dead_lettered=len(batch.rejected),
             )
+            self.log.info("Validated %s against %s: %s", self.integration, contract.entity, counts)
+            if batch.total and len(batch.rejected) / batch.total > self.max_failure_ratio:
+                raise FailureBudgetExceeded(
+                    failed=len(batch.rejected), total=batch.total, max_failure_ratio=self.max_failure_ratio
+                )
         result = {**staged, **counts, "reasons": reasons}
         if isinstance(self.records, Mapping) and REPLAY_KEY in self.records:
             result[REPLAY_KEY] = self.records[REPLAY_KEY]  # the upsert settles the replay

@@ -1,0 +1,59 @@
+"""A task try's numbers through Airflow's own ``Stats`` facade (StatsD, Datadog or OpenTelemetry).
+
+Names: ``reliable_api.<integration>.<measure>``: counters for the measures of
+:data:`reliable_api.monitoring.runs.MEASURES` but ``throttled_seconds`` (a gauge: seconds this try
+waited), ``tries`` and ``tries_failed``, and the timer ``duration``. Tags (``dag_id``,
+``task_id``, ``outcome``) reach backends that keep them (OpenTelemetry, InfluxDB-style StatsD).
+Airflow's task runner configures the backend from ``[metrics]``; unconfigured, nothing is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from reliable_api.monitoring.runs import MEASURES
+
+log = logging.getLogger(__name__)
+
+PREFIX = "reliable_api"
+#: Sent as a gauge: a float of this try, where counters take whole numbers.
+GAUGES = ("throttled_seconds",)
+
+
+def stat_name(integration: str, measure: str) -> str:
+    """``reliable_api.<integration>.<measure>``, the integration's odd characters as ``_``."""
+    from airflow.sdk.observability.stats import normalize_name_for_stats
+
+    return f"{PREFIX}.{normalize_name_for_stats(integration, log_warning=False)}.{measure}"
+
+
+def emit_run(
+    integration: str,
+    *,
+    outcome: str,
+    duration_s: float,
+    counts: Mapping[str, Any],
+    tags: Mapping[str, str | None],
+) -> None:
+    """Send one try's numbers; a failing or misconfigured backend is logged, never raised."""
+    try:
+        from airflow.sdk.observability import stats
+
+        labels = {key: value for key, value in {**tags, "outcome": outcome}.items() if value}
+        stats.incr(stat_name(integration, "tries"), tags=labels)
+        if outcome == "failed":
+            stats.incr(stat_name(integration, "tries_failed"), tags=labels)
+        stats.timing(stat_name(integration, "duration"), timedelta(seconds=duration_s), tags=labels)
+        for measure in MEASURES:
+            value = counts.get(measure)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            if measure in GAUGES:
+                stats.gauge(stat_name(integration, measure), float(value), tags=labels)
+            else:
+                stats.incr(stat_name(integration, measure), count=int(value), tags=labels)
+    except Exception as error:  # metrics are about the task, never a reason to fail it
+        log.warning("Could not emit Stats for %s: %s: %s", integration, type(error).__name__, error)
