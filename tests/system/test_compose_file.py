@@ -360,3 +360,15 @@ def test_init_script_migrates_and_imports_the_pools_into_a_throwaway_airflow(tmp
         assert pools[name]["slots"] == pool["slots"]
         assert pools[name]["include_deferred"] is pool["include_deferred"] is True
         assert pools[name]["description"] == pool["description"]
+
+
+def test_every_airflow_service_shares_the_staging_root(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One task's worker writes staged records, the next one's reads them: one volume for all."""
+    from reliable_api.staging.files import default_staging_root
+
+    monkeypatch.setenv("AIRFLOW_HOME", "/opt/airflow")  # the official image's
+    root = default_staging_root().removeprefix("file://")
+    for name in AIRFLOW_SERVICES:
+        assert f"reliable-api-staging:{root}" in services[name]["volumes"], name
