@@ -1,4 +1,4 @@
-"""A fresh state DB per test on SQLite and PostgreSQL, and the state connection pointing at it."""
+"""A fresh state DB per test on SQLite and PostgreSQL, behind the default state connection."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from reliable_api.defaults import STATE_CONN_ID
 from reliable_api.state.engine import make_engine
 from reliable_api.state.schema import metadata
-
-#: The state DB connection the operators under test use.
-STATE_CONN = "monitoring_state"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -26,9 +24,9 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def state_db(state_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """Fresh state tables behind connection :data:`STATE_CONN`; dropped afterwards on a server."""
+    """Fresh state tables behind the default state connection; dropped afterwards on a server."""
     conn = {"conn_type": "generic", "extra": {"sqlalchemy_url": state_url}}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{STATE_CONN.upper()}", json.dumps(conn))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{STATE_CONN_ID.upper()}", json.dumps(conn))
     engine = make_engine(state_url)  # the process-wide engine of the URL sees these tables too
     yield engine
     if not state_url.startswith("sqlite"):

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from conftest import STATE_CONN
 from reliable_api.deadletter.store import DeadLetterStore
 from reliable_api.exceptions import ConfigurationError, FailureBudgetExceeded, RecordRejected, ServerError
 from reliable_api.http.pagination import PageNumberPaginator
@@ -75,7 +74,6 @@ def upsert(records: list[dict[str, Any]]) -> ApiUpsertOperator:
         resource=CONTACTS,
         records=records,
         integration="crm",
-        state_conn_id=STATE_CONN,
         max_failure_ratio=0.5,
     )
 
@@ -123,7 +121,6 @@ def extract(tmp_path: Path, endpoint: str = "/v1/contacts") -> ApiExtractOperato
         paginator=PageNumberPaginator(size=250),
         staging_root=str(tmp_path),
         integration="crm",
-        state_conn_id=STATE_CONN,
     )
 
 
@@ -170,7 +167,6 @@ def test_db_upsert_records_a_try_that_failed_its_budget(
         staged=stage(tmp_path, records),
         create={"id": "integer", "email": "text"},
         integration="warehouse",
-        state_conn_id=STATE_CONN,
         max_failure_ratio=0.0,
     )
     with pytest.raises(FailureBudgetExceeded):
@@ -193,7 +189,6 @@ def test_validate_records_a_try_that_failed_its_budget(state_db: Engine, tmp_pat
         records=stage(tmp_path, messy),
         contract="contacts",
         integration="crm",
-        state_conn_id=STATE_CONN,
         staging_root=str(tmp_path / "valid"),
     )
     with pytest.raises(FailureBudgetExceeded):
@@ -215,7 +210,7 @@ def test_replay_records_success_and_failure(state_db: Engine, tmp_path: Path) ->
 
     def replay(ids: str = "") -> ReplayDeadLettersOperator:
         return ReplayDeadLettersOperator(
-            task_id="replay", integration="crm", ids=ids, state_conn_id=STATE_CONN, staging_root=str(tmp_path)
+            task_id="replay", integration="crm", ids=ids, staging_root=str(tmp_path)
         )
 
     replay().execute(context("replay"))

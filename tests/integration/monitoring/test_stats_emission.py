@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import Engine
 from statsd import StatsClient
 
-from conftest import STATE_CONN
 from reliable_api.exceptions import ServerError
 from reliable_api.idempotency.api_upsert import ApiResource
 from reliable_api.monitoring.runs import load_runs
@@ -103,7 +102,6 @@ def upsert(count: int, start: int = 0) -> ApiUpsertOperator:
         ),
         records=[{"email": f"s{n}@example.com"} for n in range(start, start + count)],
         integration="stats_crm",
-        state_conn_id=STATE_CONN,
         max_failure_ratio=0.5,
     )
 
