@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -244,21 +245,31 @@ def databases() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def redis_prefixes() -> Iterator[list[str]]:
-    """Redis key patterns to delete after the test (every Redis database it may have written)."""
+def redis_keys() -> Iterator[list[tuple[int, str]]]:
+    """``(database, key pattern)`` pairs of Redis keys to delete after the test."""
     require_service("Redis", REDIS_HOST, int(REDIS_PORT))
     import redis
 
-    patterns: list[str] = []
+    patterns: list[tuple[int, str]] = []
     yield patterns
-    for db in range(16):
+    for db, pattern in patterns:
         client = redis.Redis(host=REDIS_HOST, port=int(REDIS_PORT), db=db)
         try:
-            keys = [key for pattern in patterns for key in client.scan_iter(match=pattern)]
+            keys = list(client.scan_iter(match=pattern))
             if keys:
                 client.delete(*keys)
         finally:
             client.close()
+
+
+def _redis_keys(db: int, pattern: str) -> list[str]:
+    import redis
+
+    client = redis.Redis(host=REDIS_HOST, port=int(REDIS_PORT), db=db, decode_responses=True)
+    try:
+        return list(client.scan_iter(match=pattern))
+    finally:
+        client.close()
 
 
 def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
@@ -272,7 +283,7 @@ def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
 
 
 def test_mapped_tasks_on_two_celery_workers_share_one_rate_limit_under_the_pool(
-    tmp_path: Path, databases: dict[str, str], redis_prefixes: list[str]
+    tmp_path: Path, databases: dict[str, str], redis_keys: list[tuple[int, str]]
 ) -> None:
     started = time.monotonic()
     api_port, sandbox_port = free_port(), free_port()
@@ -293,7 +304,6 @@ def test_mapped_tasks_on_two_celery_workers_share_one_rate_limit_under_the_pool(
         ("sandbox", 8099): ("127.0.0.1", sandbox_port),
     }
     key_prefix = f"reliable_api_test:{uuid.uuid4().hex[:12]}:"
-    redis_prefixes.append(f"{key_prefix}*")
     stack = ScaleOutStack(
         home=tmp_path / "airflow",
         airflow_port=api_port,
@@ -304,15 +314,18 @@ def test_mapped_tasks_on_two_celery_workers_share_one_rate_limit_under_the_pool(
         key_prefix=key_prefix,
     )
     pool_slots = json.loads((DEPLOY / "pools.json").read_text())[POOL]["slots"]
-    sandbox_conn = json.loads(
-        environment_of(stack.compose["services"]["airflow-worker"])["AIRFLOW_CONN_RELIABLE_API_SANDBOX"]
-    )
-    limit = sandbox_conn["extra"]
+    worker_env = environment_of(stack.compose["services"]["airflow-worker"])
+    limit = json.loads(worker_env["AIRFLOW_CONN_RELIABLE_API_SANDBOX"])["extra"]
     rate = float(limit["rate_limit"].removesuffix("/s"))
+    # The broker's keys (all under the prefix) and the limiter's, in the databases the file names.
+    redis_keys.append(
+        (int(urlsplit(worker_env["AIRFLOW__CELERY__BROKER_URL"]).path.strip("/")), f"{key_prefix}*")
+    )
+    limiter_db = json.loads(worker_env["AIRFLOW_CONN_" + limit["limiter_conn_id"].upper()])["extra"]["db"]
     with stack:
         run_id = stack.trigger(DAG_ID)
         # The limiter's key in Redis: the DAG uses the run id as its limit key.
-        redis_prefixes.append(f"reliable_api:limiter:reliable_api_sandbox:{run_id}*")
+        redis_keys.append((limiter_db, f"reliable_api:limiter:reliable_api_sandbox:{run_id}*"))
         with stack.api_client() as api:
             assert api.patch(f"/dags/{DAG_ID}", json={"is_paused": False}).is_success
             pool = api.get(f"/pools/{POOL}").json()
@@ -322,6 +335,7 @@ def test_mapped_tasks_on_two_celery_workers_share_one_rate_limit_under_the_pool(
                 f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 100}
             ).json()
         stats = httpx.get(f"{stack.sandbox_url}/_sandbox/stats", timeout=10).json()
+        limiter_keys = _redis_keys(limiter_db, redis_keys[-1][1])
     print(f"scale-out run: {time.monotonic() - started:.0f} s; sandbox stats: {stats}")
 
     assert state == "success", f"logs in {stack.home}"
@@ -337,6 +351,8 @@ def test_mapped_tasks_on_two_celery_workers_share_one_rate_limit_under_the_pool(
         (datetime.fromisoformat(ti["start_date"]), datetime.fromisoformat(ti["end_date"])) for ti in mapped
     ]
     assert 1 < max_overlap(intervals) <= pool_slots
+    # The limit lived where the file says: in the limiter connection's Redis database.
+    assert limiter_keys == [f"reliable_api:limiter:reliable_api_sandbox:{run_id}"]
     # One limit for all workers: the sandbox (20/s, burst 5) never had to refuse a request, and
     # the requests came at the connection's 10/s together, not 10/s per worker or per task.
     requests = TASKS * REQUESTS_PER_TASK
