@@ -1,7 +1,10 @@
 """``python -m demo``: run the demo stack until Ctrl-C, or once with ``--once``.
 
-``--once`` starts the stack, triggers the smoke DAG through Airflow's REST API, waits for the run
-and stops everything; the exit code says whether the run succeeded.
+``--once`` starts the stack and runs the sample DAGs one after the other through Airflow's REST
+API: the smoke test, the CRM sync (extract, validate, load; bad contacts dead-lettered), the replay
+of its dead letters and the health check. It prints each run's state and what the runs left
+behind (dead letters, alerts), then stops everything; the exit code says whether every run
+succeeded.
 """
 
 from __future__ import annotations
@@ -11,15 +14,20 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 from demo.stack import REPO, DemoError, DemoStack
 
-DEMO_DAG = "sandbox_smoke"
+#: The sample DAGs, in the order ``--once`` runs them.
+DEMO_DAGS = ("sandbox_smoke", "crm_contacts_sync", "crm_contacts_replay", "reliable_api_health")
+#: The sample DAGs' alert channel in the sandbox's webhook sink (see DemoStack.environment).
+ALERT_CHANNEL = "alerts"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; return the process exit code."""
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
-    parser.add_argument("--once", action="store_true", help="run the demo DAG once, then stop")
+    parser.add_argument("--once", action="store_true", help="run the sample DAGs once, then stop")
     parser.add_argument("--home", type=Path, default=REPO / ".demo" / "airflow", help="AIRFLOW_HOME")
     parser.add_argument("--airflow-port", type=int, default=8080)
     parser.add_argument("--sandbox-port", type=int, default=8099)
@@ -32,10 +40,10 @@ def main(argv: list[str] | None = None) -> int:
             user, password = stack.login()
             print(f"Airflow UI:   {stack.airflow_url}  (login: {user} / {password})")
             print(f"Sandbox API:  {stack.sandbox_url}  (stats: {stack.sandbox_url}/_sandbox/stats)")
+            print(f"Dead letters: {stack.airflow_url}/reliable-api/dlq")
+            print(f"Health:       {stack.airflow_url}/reliable-api/health", flush=True)
             if args.once:
-                state = stack.run_dag(DEMO_DAG)
-                print(f"{DEMO_DAG}: {state}")
-                return 0 if state == "success" else 1
+                return run_once(stack)
             print("Press Ctrl-C to stop.", flush=True)
             while True:
                 time.sleep(3600)
@@ -45,6 +53,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stopped.")
         return 0
+
+
+def run_once(stack: DemoStack) -> int:
+    """Run :data:`DEMO_DAGS` in order, print what they did; 0 when every run succeeded."""
+    states = {}
+    for dag_id in DEMO_DAGS:
+        states[dag_id] = stack.run_dag(dag_id)
+        print(f"{dag_id}: {states[dag_id]}", flush=True)
+    with stack.api_client() as api:
+        dead_letters = api.get(f"{stack.airflow_url}/reliable-api/api/dlq", params={"limit": 1})
+        dead_letters.raise_for_status()
+    alerts = httpx.get(f"{stack.sandbox_url}/_sandbox/webhook/{ALERT_CHANNEL}", timeout=10)
+    alerts.raise_for_status()
+    found = dead_letters.json()
+    print(f"dead letters: {found['total']} (by integration and status: {found['counts']})")
+    print(f"alerts sent to the sandbox's webhook sink: {len(alerts.json()['data'])}")
+    return 0 if all(state == "success" for state in states.values()) else 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -58,7 +59,7 @@ def test_rest_api_triggered_run_succeeds_and_nothing_is_left_behind(tmp_path: Pa
             pass
 
 
-def test_make_demo_once_runs_the_dag_and_exits_cleanly(tmp_path: Path) -> None:
+def test_make_demo_once_runs_the_sample_dags_and_exits_cleanly(tmp_path: Path) -> None:
     home = tmp_path / "airflow"
     result = subprocess.run(
         [
@@ -81,5 +82,13 @@ def test_make_demo_once_runs_the_dag_and_exits_cleanly(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Airflow UI:   http://127.0.0.1:" in result.stdout
     assert "(login: admin / " in result.stdout
-    assert "sandbox_smoke: success" in result.stdout
+    for dag_id in ("sandbox_smoke", "crm_contacts_sync", "crm_contacts_replay", "reliable_api_health"):
+        assert f"{dag_id}: success" in result.stdout, result.stdout
+    # The sandbox's contacts are messy on purpose: the sync dead-letters some, and says so.
+    dead_letters = re.search(r"^dead letters: (\d+) ", result.stdout, re.MULTILINE)
+    alerts = re.search(r"^alerts sent to the sandbox's webhook sink: (\d+)$", result.stdout, re.MULTILINE)
+    assert dead_letters, result.stdout
+    assert alerts, result.stdout
+    assert int(dead_letters.group(1)) > 0
+    assert int(alerts.group(1)) > 0
     assert processes_with_home(home) == []
