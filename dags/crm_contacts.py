@@ -97,6 +97,7 @@ with DAG(
         http_conn_id=CRM_CONN_ID,
         endpoint="/v1/contacts",
         paginator=PageNumberPaginator(size=100),
+        integration=INTEGRATION,
     )
     validate_and_load(extract.output)
 

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Request
 
 from reliable_api.plugin.access import Access, current_access
 from reliable_api.plugin.render import page
-from reliable_api.plugin.svg import bar, pair
+from reliable_api.plugin.svg import bar, pair, trend
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -32,13 +32,16 @@ def install(app: FastAPI) -> None:
 
     @app.get("/health")
     def health_page(request: Request, access: AccessDep) -> Any:
+        from reliable_api.monitoring.health import integration_health
+
         access.require("GET", None, "integration health")
         return page(
             request,
             "health.html",
-            rows=health_rows(request.app.state.engine()),
+            rows=integration_health(request.app.state.engine()),
             bar=bar,
             pair=pair,
+            trend=trend,
             user=access.name,
         )
 

@@ -30,3 +30,27 @@ def pair(last: float | None, typical: float | None, *, width: int = 120, height:
         f'<rect y="0" width="{length(last):.1f}" height="{half}" fill="#3182ce"/>'
         f'<rect y="{half + 2}" width="{length(typical):.1f}" height="{half}" fill="#a0aec0"/></svg>'
     )
+
+
+def trend(points: list[tuple[float, str]], *, width: int = 160, height: int = 24) -> Markup:
+    """The durations of a task's latest tries as a line, oldest first; failed tries as red dots."""
+    if not points:
+        return Markup("")
+    top = max(seconds for seconds, _ in points) or 1.0
+    step = width / max(1, len(points) - 1)
+
+    def xy(index: int, seconds: float) -> tuple[float, float]:
+        return index * step, height - 2 - seconds / top * (height - 4)
+
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, s) for i, (s, _) in enumerate(points)))
+    dots = "".join(
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#e53e3e"/>'
+        for x, y, outcome in ((*xy(i, s), o) for i, (s, o) in enumerate(points))
+        if outcome != "success"
+    )
+    failed = sum(1 for _, outcome in points if outcome != "success")
+    label = f"durations of the last {len(points)} tries, longest {top:.1f} s, {failed} failed"
+    return Markup(
+        f'<svg class="trend" width="{width}" height="{height}" role="img" aria-label="{escape(label)}">'
+        f'<polyline points="{line}" fill="none" stroke="#3182ce" stroke-width="1.5"/>{dots}</svg>'
+    )

@@ -99,3 +99,36 @@ def test_recent_runs_are_the_latest_oldest_first(state_db: Engine) -> None:
     assert rows[0]["rate_limited"] == 1
     assert rows[0]["dead_lettered"] is None  # not reported by these rows
     json.dumps(rows)
+
+
+def test_each_task_of_an_integration_has_its_own_figures_and_trend(state_db: Engine) -> None:
+    """An extract of 2 s and a load of 60 s: the integration's median mixes them, the tasks' do not."""
+    for n in range(6):
+        started = NOW - (6 - n) * EVERY
+        for task_id, seconds, outcome in (("extract", 2.0, "success"), ("load", 60.0, "success")):
+            if task_id == "load" and n == 5:
+                outcome = "failed"
+            record_run(
+                state_db,
+                "crm",
+                TaskIdentity(dag_id="sync", task_id=task_id, run_id=f"r{n}", try_number=1),
+                started_at=started,
+                ended_at=started + timedelta(seconds=seconds + n),
+                counts={"records_in": 100 * (n + 1)},
+                outcome=outcome,
+                error_class="ServerError" if outcome == "failed" else None,
+            )
+
+    (crm,) = integration_health(state_db, now=NOW)
+    extract, load = crm.tasks
+    assert (extract.name, load.name) == ("sync.extract", "sync.load")
+    assert extract.median_duration_s == 4.5  # 2..7 s
+    assert load.median_duration_s == 62.0  # 60..64 s: the failed sixth try does not count
+    assert (extract.runs, extract.failed_runs, load.runs, load.failed_runs) == (6, 0, 6, 1)
+    assert load.success_rate == 5 / 6
+    assert load.last_records == 500  # of the last successful try
+    assert [outcome for _, outcome in load.trend] == ["success"] * 5 + ["failed"]
+    assert [seconds for seconds, _ in extract.trend] == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert (crm.runs, crm.failed_runs) == (12, 1)
+    as_json = json.loads(json.dumps(crm.to_dict()))
+    assert as_json["tasks"][1]["trend"][-1] == {"duration_s": 65.0, "outcome": "failed"}

@@ -40,10 +40,16 @@ def test_health_page_shows_each_integration_with_charts(
 
     page = client.get("/reliable-api/health")
     assert page.status_code == 200
-    assert '<tr data-integration="crm_contacts">' in page.text
+    assert '<tr data-integration="crm_contacts" class="integration">' in page.text
     assert "90%" in page.text  # 9 of 10 tries succeeded
     assert '<svg class="bar"' in page.text
     assert '<svg class="pair"' in page.text
+    # One row per task, with the trend of its tries: nine successes, then a failure (a red dot).
+    assert '<tr data-task="crm_contacts_sync.load" class="task">' in page.text
+    assert page.text.count('<svg class="trend"') == 1
+    assert page.text.count("<circle ") == 1
+    assert "10 tries, longest 10.0 s, 1 failed" in page.text
+    assert " UTC</td>" in page.text  # times as people read them, not ISO 8601
     assert 'href="/reliable-api/dlq?integration=crm_contacts&amp;status=open">2</a>' in page.text
 
     data = client.get("/reliable-api/api/health").json()
