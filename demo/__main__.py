@@ -10,6 +10,7 @@ succeeded.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     stack = DemoStack(home=args.home, airflow_port=args.airflow_port, sandbox_port=args.sandbox_port)
+    # SIGTERM (``kill``, a supervisor, a CI timeout) stops the stack like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where it is ignored
     print(f"starting the sandbox API and Airflow standalone (logs in {args.home}) ...", flush=True)
     try:
         with stack:
@@ -52,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("stopped.")
-        return 0
+        return 1 if args.once else 0  # --once cut short did not show its runs succeed
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run_once(stack: DemoStack) -> int:

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -101,6 +102,10 @@ class DemoStack:
 
         :raises DemoError: when a component exits or is not healthy within ``timeout`` seconds.
         """
+        for port in (self.airflow_port, self.sandbox_port):
+            # Another stack on the port would answer the health checks in this one's place.
+            if _port_in_use(port):
+                raise DemoError(f"port {port} is in use: stop what listens there or choose another")
         self.home.mkdir(parents=True, exist_ok=True)
         env = self.environment()
         self._spawn(
@@ -234,6 +239,11 @@ class DemoStack:
                 return
             time.sleep(1)
         raise DemoError(f"timed out waiting for {what}; logs in {self.home}")
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _get_ok(url: str) -> bool:

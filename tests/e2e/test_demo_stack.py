@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from demo.stack import REPO, DemoStack
+from demo.stack import REPO, DemoError, DemoStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -91,4 +91,38 @@ def test_make_demo_once_runs_the_sample_dags_and_exits_cleanly(tmp_path: Path) -
     assert alerts, result.stdout
     assert int(dead_letters.group(1)) > 0
     assert int(alerts.group(1)) > 0
+    assert processes_with_home(home) == []
+
+
+def test_sigterm_stops_a_running_demo_and_a_second_one_on_its_ports_refuses_to_start(tmp_path: Path) -> None:
+    home = tmp_path / "airflow"
+    ports = (free_port(), free_port())
+    command = [sys.executable, "-m", "demo", "--home", str(home)]
+    demo = subprocess.Popen(
+        [*command, "--airflow-port", str(ports[0]), "--sandbox-port", str(ports[1])],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        lines = []
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("Press Ctrl-C"):
+                break
+        assert lines[-1].startswith("Press Ctrl-C"), "".join(lines)
+
+        second = DemoStack(home=tmp_path / "second", airflow_port=ports[0], sandbox_port=ports[1])
+        with pytest.raises(DemoError, match=f"port {ports[0]} is in use"):
+            second.start()
+        assert second.leftover_pids() == []
+
+        demo.terminate()
+        rest, _ = demo.communicate(timeout=120)
+    finally:
+        demo.kill()
+    assert demo.returncode == 0, rest
+    assert "stopped." in rest
     assert processes_with_home(home) == []
