@@ -20,7 +20,13 @@ import httpx
 from demo.stack import REPO, DemoError, DemoStack
 
 #: The sample DAGs, in the order ``--once`` runs them.
-DEMO_DAGS = ("sandbox_smoke", "crm_contacts_sync", "crm_contacts_replay", "reliable_api_health")
+DEMO_DAGS = (
+    "sandbox_smoke",
+    "crm_contacts_sync",
+    "crm_contacts_replay",
+    "crm_contacts_to_marketing",
+    "reliable_api_health",
+)
 #: The sample DAGs' alert channel in the sandbox's webhook sink (see DemoStack.environment).
 ALERT_CHANNEL = "alerts"
 
@@ -32,9 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, default=REPO / ".demo" / "airflow", help="AIRFLOW_HOME")
     parser.add_argument("--airflow-port", type=int, default=8080)
     parser.add_argument("--sandbox-port", type=int, default=8099)
+    parser.add_argument("--marketing-port", type=int, default=8098)
     args = parser.parse_args(argv)
 
-    stack = DemoStack(home=args.home, airflow_port=args.airflow_port, sandbox_port=args.sandbox_port)
+    stack = DemoStack(
+        home=args.home,
+        airflow_port=args.airflow_port,
+        sandbox_port=args.sandbox_port,
+        marketing_port=args.marketing_port,
+    )
     # SIGTERM (``kill``, a supervisor, a CI timeout) stops the stack like Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where it is ignored
@@ -44,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             user, password = stack.login()
             print(f"Airflow UI:   {stack.airflow_url}  (login: {user} / {password})")
             print(f"Sandbox API:  {stack.sandbox_url}  (stats: {stack.sandbox_url}/_sandbox/stats)")
+            print(f"Marketing:    {stack.marketing_url}  (stats: {stack.marketing_url}/_sandbox/stats)")
             print(f"Dead letters: {stack.airflow_url}/reliable-api/dlq")
             print(f"Health:       {stack.airflow_url}/reliable-api/health", flush=True)
             if args.once:
@@ -77,6 +90,12 @@ def run_once(stack: DemoStack) -> int:
     found = dead_letters.json()
     print(f"dead letters: {found['total']} (by integration and status: {found['counts']})")
     print(f"alerts sent to the sandbox's webhook sink: {len(alerts.json()['data'])}")
+    marketing = httpx.get(f"{stack.marketing_url}/_sandbox/stats", timeout=10).json()
+    print(
+        f"marketing API: {marketing['creates_total']} contacts created, "
+        f"{marketing['duplicate_creates']} created twice, {marketing['requests_total']} requests "
+        f"({marketing['rate_limited']} answered 429, faults injected: {marketing['faults_injected']})"
+    )
     return 0 if all(state == "success" for state in states.values()) else 1
 
 

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -41,7 +42,9 @@ class DemoStack:
 
     :param home: ``AIRFLOW_HOME`` of the demo (SQLite DB, logs, generated password).
     :param airflow_port: port of Airflow's API server and UI.
-    :param sandbox_port: port of the sandbox API.
+    :param sandbox_port: port of the sandbox API (the CRM of the sample DAGs).
+    :param marketing_port: port of a second, empty sandbox: the marketing platform the sample
+        DAGs push contacts into (0: a free port).
     :param dags_folder: where the scheduler finds DAG files (the repo's ``dags/`` by default).
     :param extra_env: more environment for every process (connections, config).
     """
@@ -49,10 +52,15 @@ class DemoStack:
     home: Path
     airflow_port: int = 8080
     sandbox_port: int = 8099
+    marketing_port: int = 0
     dags_folder: Path = REPO / "dags"
     extra_env: dict[str, str] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.marketing_port:
+            self.marketing_port = _free_port()
 
     @property
     def airflow_url(self) -> str:
@@ -63,6 +71,11 @@ class DemoStack:
     def sandbox_url(self) -> str:
         """The sandbox API address."""
         return f"http://127.0.0.1:{self.sandbox_port}"
+
+    @property
+    def marketing_url(self) -> str:
+        """The marketing sandbox's address."""
+        return f"http://127.0.0.1:{self.marketing_port}"
 
     def environment(self) -> dict[str, str]:
         """The environment of every process of the stack."""
@@ -87,6 +100,7 @@ class DemoStack:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             "AIRFLOW_CONN_" + SANDBOX_CONN_ID.upper(): json.dumps(connection),
+            "AIRFLOW_CONN_RELIABLE_API_MARKETING": json.dumps({**connection, "host": self.marketing_url}),
             # The sample DAGs' warehouse and alert channel: a SQLite file, the sandbox's sink.
             "AIRFLOW_CONN_RELIABLE_API_WAREHOUSE": json.dumps(
                 {"conn_type": "sqlite", "host": str(self.home / "warehouse.db")}
@@ -102,20 +116,22 @@ class DemoStack:
 
         :raises DemoError: when a component exits or is not healthy within ``timeout`` seconds.
         """
-        for port in (self.airflow_port, self.sandbox_port):
+        for port in (self.airflow_port, self.sandbox_port, self.marketing_port):
             # Another stack on the port would answer the health checks in this one's place.
             if _port_in_use(port):
                 raise DemoError(f"port {port} is in use: stop what listens there or choose another")
         self.home.mkdir(parents=True, exist_ok=True)
         env = self.environment()
-        self._spawn(
-            [sys.executable, "-m", "reliable_api.testing.sandbox", "--port", str(self.sandbox_port)],
-            env,
-            "sandbox.log",
-        )
+        sandbox = [sys.executable, "-m", "reliable_api.testing.sandbox"]
+        self._spawn([*sandbox, "--port", str(self.sandbox_port)], env, "sandbox.log")
+        # The marketing platform starts empty and, like real APIs, sometimes answers 503.
+        marketing = ["--contacts", "0", "--rate", "25", "--burst", "5", "--p-503", "0.02", "--seed", "1"]
+        self._spawn([*sandbox, "--port", str(self.marketing_port), *marketing], env, "marketing.log")
         self._spawn([sys.executable, "-m", "airflow", "standalone"], env, "standalone.log")
         deadline = time.monotonic() + timeout
-        self._wait_until(lambda: _get_ok(f"{self.sandbox_url}/_sandbox/health"), deadline, "sandbox API")
+        for url in (self.sandbox_url, self.marketing_url):
+            health = f"{url}/_sandbox/health"
+            self._wait_until(partial(_get_ok, health), deadline, f"sandbox API {url}")
         self._wait_until(self._airflow_healthy, deadline, "Airflow API server and scheduler")
 
     def login(self) -> tuple[str, str]:
@@ -239,6 +255,13 @@ class DemoStack:
                 return
             time.sleep(1)
         raise DemoError(f"timed out waiting for {what}; logs in {self.home}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _port_in_use(port: int) -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from demo.__main__ import DEMO_DAGS
 from demo.stack import REPO, DemoError, DemoStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -73,6 +74,8 @@ def test_make_demo_once_runs_the_sample_dags_and_exits_cleanly(tmp_path: Path) -
             str(free_port()),
             "--sandbox-port",
             str(free_port()),
+            "--marketing-port",
+            str(free_port()),
         ],
         cwd=REPO,
         capture_output=True,
@@ -82,8 +85,12 @@ def test_make_demo_once_runs_the_sample_dags_and_exits_cleanly(tmp_path: Path) -
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Airflow UI:   http://127.0.0.1:" in result.stdout
     assert "(login: admin / " in result.stdout
-    for dag_id in ("sandbox_smoke", "crm_contacts_sync", "crm_contacts_replay", "reliable_api_health"):
+    for dag_id in DEMO_DAGS:
         assert f"{dag_id}: success" in result.stdout, result.stdout
+    marketing = re.search(r"^marketing API: (\d+) contacts created, (\d+) created twice", result.stdout, re.M)
+    assert marketing, result.stdout
+    assert int(marketing.group(1)) > 0
+    assert int(marketing.group(2)) == 0
     # The sandbox's contacts are messy on purpose: the sync dead-letters some, and says so.
     dead_letters = re.search(r"^dead letters: (\d+) ", result.stdout, re.MULTILINE)
     alerts = re.search(r"^alerts sent to the sandbox's webhook sink: (\d+)$", result.stdout, re.MULTILINE)
@@ -97,7 +104,7 @@ def test_make_demo_once_runs_the_sample_dags_and_exits_cleanly(tmp_path: Path) -
 def test_sigterm_stops_a_running_demo_and_a_second_one_on_its_ports_refuses_to_start(tmp_path: Path) -> None:
     home = tmp_path / "airflow"
     ports = (free_port(), free_port())
-    command = [sys.executable, "-m", "demo", "--home", str(home)]
+    command = [sys.executable, "-m", "demo", "--home", str(home), "--marketing-port", str(free_port())]
     demo = subprocess.Popen(
         [*command, "--airflow-port", str(ports[0]), "--sandbox-port", str(ports[1])],
         cwd=REPO,
