@@ -169,7 +169,10 @@ def integration_of(context: Mapping[str, Any]) -> str | None:
 
 def airflow_base_url() -> str:
     """Airflow's ``[api] base_url``, with Airflow's own default when unset."""
-    from airflow.sdk.configuration import conf
+    try:
+        from airflow.sdk.configuration import conf
+    except ImportError:  # Airflow 3.1: the Task SDK has no configuration module yet
+        from airflow.configuration import conf
 
     return str(conf.get("api", "base_url", fallback=DEFAULT_BASE_URL) or DEFAULT_BASE_URL)
 

@@ -44,11 +44,16 @@ def deadline_alert(
     """A DAG's ``deadline=``: alert ``notifiers`` when a run is not done ``interval`` after ``reference``.
 
     :param reference: when the clock starts; ``DeadlineReference.DAGRUN_QUEUED_AT`` by default.
+    :param name: the deadline's name in Airflow's UI (Airflow 3.3+ only).
     :raises ConfigurationError: for a notifier that cannot be rebuilt in the triggerer.
     """
     # airflow.sdk exports these too, but its type stubs do not declare them.
-    from airflow.sdk.definitions.callback import AsyncCallback
     from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+
+    try:
+        from airflow.sdk.definitions.callback import AsyncCallback
+    except ImportError:  # Airflow 3.1: callbacks are defined next to the deadline
+        from airflow.sdk.definitions.deadline import AsyncCallback  # type: ignore[attr-defined]
 
     if not notifiers:
         raise ValueError("give at least one notifier")
@@ -57,11 +62,13 @@ def deadline_alert(
         "storm_window_seconds": storm_window.total_seconds() if storm_window is not None else None,
         "state_conn_id": state_conn_id,
     }
+    # A deadline's name is Airflow 3.3+; without one, the alert works the same on 3.1 and 3.2.
+    named: dict[str, Any] = {} if name is None else {"name": name}
     return DeadlineAlert(
         reference=reference or DeadlineReference.DAGRUN_QUEUED_AT,
         interval=interval,
         callback=AsyncCallback(alert_deadline_missed, kwargs=kwargs),
-        name=name,
+        **named,
     )
 
 

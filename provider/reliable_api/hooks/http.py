@@ -39,7 +39,21 @@ def without_reliability_settings(conn: Connection) -> Connection:
     if not SETTING_NAMES & extra.keys():
         return conn
     remaining = {key: value for key, value in extra.items() if key not in SETTING_NAMES}
-    return attrs.evolve(conn, extra=json.dumps(remaining) if remaining else None)
+    new_extra = json.dumps(remaining) if remaining else None
+    if attrs.has(type(conn)):
+        return attrs.evolve(conn, extra=new_extra)
+    # Airflow 3.1 outside a task (tests, the API server) gives its ORM model, not the SDK's attrs class.
+    return type(conn)(
+        conn_id=conn.conn_id,
+        conn_type=conn.conn_type,
+        description=conn.description,
+        host=conn.host,
+        login=conn.login,
+        password=conn.password,
+        schema=conn.schema,
+        port=conn.port,
+        extra=new_extra,
+    )
 
 
 class ReliableHttpHook(HttpHook):

@@ -101,7 +101,10 @@ class RecordedRun:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        from airflow.sdk.exceptions import TaskDeferred
+        try:
+            from airflow.sdk.exceptions import TaskDeferred
+        except ImportError:  # Airflow 3.1: TaskDeferred lives in airflow.exceptions
+            from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
         if exc is None:
             self._finish("success", None)

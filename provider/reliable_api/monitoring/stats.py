@@ -10,6 +10,7 @@ Airflow's task runner configures the backend from ``[metrics]``; unconfigured, n
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -21,13 +22,28 @@ log = logging.getLogger(__name__)
 PREFIX = "reliable_api"
 #: Sent as a gauge: a float of this try, where counters take whole numbers.
 GAUGES = ("throttled_seconds",)
+#: What Airflow 3.2+'s ``normalize_name_for_stats`` replaces; Airflow 3.1 has no such function.
+_INVALID_STAT_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
 
 
 def stat_name(integration: str, measure: str) -> str:
     """``reliable_api.<integration>.<measure>``, the integration's odd characters as ``_``."""
-    from airflow.sdk.observability.stats import normalize_name_for_stats
+    try:
+        from airflow.sdk.observability.stats import normalize_name_for_stats
+    except ImportError:  # Airflow 3.1: no Task SDK observability module; the same rule, here
+        safe = _INVALID_STAT_NAME_CHARS.sub("_", integration)
+    else:
+        safe = normalize_name_for_stats(integration, log_warning=False)
+    return f"{PREFIX}.{safe}.{measure}"
 
-    return f"{PREFIX}.{normalize_name_for_stats(integration, log_warning=False)}.{measure}"
+
+def _stats() -> Any:
+    """Airflow's ``Stats`` facade: in the Task SDK from 3.2, ``airflow.stats`` on 3.1."""
+    try:
+        from airflow.sdk.observability.stats import Stats
+    except ImportError:  # Airflow 3.1: no Task SDK observability module
+        from airflow.stats import Stats
+    return Stats
 
 
 def emit_run(
@@ -40,8 +56,7 @@ def emit_run(
 ) -> None:
     """Send one try's numbers; a failing or misconfigured backend is logged, never raised."""
     try:
-        from airflow.sdk.observability import stats
-
+        stats = _stats()
         labels = {key: value for key, value in {**tags, "outcome": outcome}.items() if value}
         stats.incr(stat_name(integration, "tries"), tags=labels)
         if outcome == "failed":

@@ -149,7 +149,11 @@ class WebhookNotifier(BaseNotifier):
         """
         import requests
         from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        try:
+            from airflow.sdk.exceptions import AirflowNotFoundException
+        except ImportError:  # Airflow 3.1: only in airflow.exceptions
+            from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined]
 
         from reliable_api.hooks.http import ReliableHttpHook
         from reliable_api.http.client import ReliableClient

@@ -111,7 +111,11 @@ def state_engine(conn_id: str = DEFAULT_STATE_CONN_ID) -> Engine:
     :func:`default_sqlite_url`): fine for one machine, use PostgreSQL for several workers.
     """
     from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        from airflow.sdk.exceptions import AirflowNotFoundException
+    except ImportError:  # Airflow 3.1: only in airflow.exceptions
+        from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined]
 
     try:
         conn = BaseHook.get_connection(conn_id)
