@@ -32,7 +32,7 @@ def sandbox_connection(monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer) 
 
 @pytest.mark.usefixtures("airflow_db", "sandbox_connection")
 def test_sandbox_smoke_runs_and_reads_the_sandbox(sandbox: SandboxServer) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.airflow_compat import DagBag
 
     dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag("sandbox_smoke")
     assert dag is not None
@@ -45,10 +45,9 @@ def test_sandbox_smoke_runs_and_reads_the_sandbox(sandbox: SandboxServer) -> Non
 def test_crm_contacts_sync_then_replay(
     sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     from reliable_api.deadletter.queue import DeadLetterQueue
     from reliable_api.state.engine import make_engine
+    from tests.airflow_compat import DagBag
 
     state_url = f"sqlite:///{tmp_path / 'state.db'}"
     warehouse = tmp_path / "warehouse.db"

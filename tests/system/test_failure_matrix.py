@@ -211,7 +211,7 @@ def test_every_failure_alerts_and_every_failed_record_is_dead_lettered(
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.airflow_compat import AIRFLOW_V_3_3_PLUS, DagBag
 
     sandbox: SandboxServer = make_sandbox(**case.sandbox)
     state_db = tmp_path / "state.db"
@@ -251,7 +251,8 @@ def test_every_failure_alerts_and_every_failed_record_is_dead_lettered(
     assert (received - ended).total_seconds() < ALERT_WITHIN_SECONDS
     assert (alert["kind"], alert["run_id"]) == (case.alert_kind, run.run_id)
     assert alert["task_id"] is not None
-    if case.error_class is not None:
+    # Before 3.3, dag.test() runs the callbacks without context["exception"] (workers set it).
+    if case.error_class is not None and AIRFLOW_V_3_3_PLUS:
         assert alert["error_class"] == case.error_class
 
     engine = create_engine(f"sqlite:///{state_db}")

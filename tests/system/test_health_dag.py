@@ -49,7 +49,7 @@ def seed(state_url: str, integration: str, *, last_records: int) -> None:
 def test_a_seeded_anomaly_alerts_once(
     sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.airflow_compat import DagBag
 
     state_db = tmp_path / "state.db"
     seed(f"sqlite:///{state_db}", "crm", last_records=0)

@@ -20,10 +20,9 @@ pytestmark = pytest.mark.slow
 def test_contacts_reach_the_marketing_api_once_through_faults_and_a_second_run(
     make_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     from reliable_api.deadletter.queue import DeadLetterQueue
     from reliable_api.state.engine import make_engine
+    from tests.airflow_compat import DagBag
 
     crm = make_sandbox()
     marketing = make_sandbox(contacts=0, p_503=0.05, seed=7)

@@ -51,7 +51,7 @@ def test_a_failed_task_alerts_with_the_dag_task_run_and_link(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.airflow_compat import AIRFLOW_V_3_3_PLUS, DagBag
 
     channel = webhook()
     (tmp_path / "alert_on_failure.py").write_text(DAG_FILE)
@@ -70,6 +70,9 @@ def test_a_failed_task_alerts_with_the_dag_task_run_and_link(
     (delivery,) = sandbox.webhooks(channel)
     body = delivery["body"]
     assert (body["dag_id"], body["task_id"], body["run_id"]) == ("alert_on_failure", "load", run.run_id)
-    assert (body["error_class"], body["attempts"], body["integration"]) == ("ServerError", 6, "crm_contacts")
+    assert body["integration"] == "crm_contacts"
+    # Before 3.3, dag.test() runs the callbacks without context["exception"] (workers set it).
+    if AIRFLOW_V_3_3_PLUS:
+        assert (body["error_class"], body["attempts"]) == ("ServerError", 6)
     assert body["run_url"].startswith(f"{base_url}/dags/alert_on_failure/runs/")
     assert body["dlq_url"] == f"{base_url}/reliable-api/dlq?integration=crm_contacts"

@@ -6,11 +6,20 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-from airflow.sdk.definitions.deadline import DeadlineReference
-from airflow.serialization.encoders import encode_deadline_alert
-from airflow.triggers.callback import CallbackTrigger
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+
+try:
+    from airflow.serialization.encoders import encode_deadline_alert
+    from airflow.triggers.callback import CallbackTrigger
+except ImportError:  # Airflow 3.1: the alert encodes itself; the triggerer runs a DeadlineCallbackTrigger
+    from airflow.triggers.deadline import DeadlineCallbackTrigger as CallbackTrigger
+
+    def encode_deadline_alert(d: DeadlineAlert) -> dict[str, Any]:
+        return dict(d.serialize_deadline_alert()["__var"])
+
 
 from reliable_api.alerting.callbacks import EMAIL_SUBJECT
 from reliable_api.alerting.deadline import (

@@ -50,15 +50,44 @@ class BrokenStatsClient(TrackedStatsClient):
 
 def configure_stats(monkeypatch: pytest.MonkeyPatch, port: int, client: str = "TrackedStatsClient") -> None:
     """``[metrics]`` for StatsD on loopback, then the backend set up as Airflow's task runner does."""
-    from airflow.sdk.observability import stats
-    from airflow.sdk.observability.metrics import stats_utils
-
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "True")
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_HOST", "127.0.0.1")
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PORT", str(port))
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PREFIX", "airflow")
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_CUSTOM_CLIENT_PATH", f"{__name__}.{client}")
-    stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
+    set_backend(statsd=True)
+
+
+def set_backend(*, statsd: bool) -> None:
+    """The StatsD backend configured by ``[metrics]`` (as the task runner sets it up), or none."""
+    try:
+        from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
+        from airflow.sdk.observability import stats
+        from airflow.sdk.observability.metrics import stats_utils
+    except ImportError:  # Airflow 3.1: airflow.stats.Stats, its backend chosen once per process
+        from airflow.metrics import statsd_logger
+        from airflow.metrics.base_stats_logger import NoStatsLogger as NoStatsLogger31
+        from airflow.stats import Stats
+
+        type(Stats).factory = statsd_logger.get_statsd_logger if statsd else NoStatsLogger31
+        Stats.instance = None
+        return
+    if hasattr(stats, "initialize"):  # Airflow 3.3+: module functions, legacy names optional
+        factory = stats_utils.get_stats_factory() if statsd else NoStatsLogger
+        stats.initialize(factory=factory, export_legacy_names=not statsd)
+    else:  # Airflow 3.2: the Stats class, whose factory takes the class
+        stats.Stats.initialize(
+            factory=stats_utils.get_stats_factory(stats.Stats) if statsd else NoStatsLogger
+        )
+
+
+def airflow_stats() -> Any:
+    """Airflow's ``Stats`` facade, the one the provider sends through (3.1 has it in airflow.stats)."""
+    try:
+        from airflow.sdk.observability.stats import Stats
+    except ImportError:  # Airflow 3.1
+        from airflow.stats import Stats
+    return Stats
 
 
 @pytest.fixture
@@ -75,10 +104,7 @@ def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
 
 def reset_stats() -> None:
     """Back to no backend, as before the test; close the clients it made."""
-    from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
-    from airflow.sdk.observability import stats
-
-    stats.initialize(factory=NoStatsLogger, export_legacy_names=True)
+    set_backend(statsd=False)
     TrackedStatsClient.close_all()
 
 
@@ -154,12 +180,10 @@ def test_a_failed_try_is_counted_as_failed(statsd: socket.socket, api: SandboxSe
 def test_a_broken_stats_client_fails_no_task(
     state_db: Engine, api: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.sdk.observability import stats
-
     configure_stats(monkeypatch, 9, client="BrokenStatsClient")
     try:
         with pytest.raises(RuntimeError, match="pipeline is down"):  # the client really is broken
-            stats.incr("reliable_api.probe")
+            airflow_stats().incr("reliable_api.probe")
         counts = upsert(4).execute(context())
     finally:
         reset_stats()

@@ -1,0 +1,21 @@
+"""What differs between the Airflow releases the provider supports (3.1, 3.2, 3.3), for tests.
+
+Import it inside a test, not at module level of a conftest: importing Airflow reads its
+configuration, which ``tests/conftest.py`` points at a throwaway home first.
+"""
+
+from __future__ import annotations
+
+import airflow
+from packaging.version import Version
+
+AIRFLOW_VERSION = Version(Version(airflow.__version__).base_version)
+AIRFLOW_V_3_2_PLUS = Version("3.2") <= AIRFLOW_VERSION
+AIRFLOW_V_3_3_PLUS = Version("3.3") <= AIRFLOW_VERSION
+
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow 3.1: DagBag lives in airflow.models.dagbag
+    from airflow.models.dagbag import DagBag
+
+__all__ = ["AIRFLOW_VERSION", "AIRFLOW_V_3_2_PLUS", "AIRFLOW_V_3_3_PLUS", "DagBag"]
