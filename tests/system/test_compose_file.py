@@ -152,7 +152,7 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_stack_has_every_piece(services: dict[str, Any]) -> None:
-    assert AIRFLOW_SERVICES | {"postgres", "redis", "sandbox"} == set(services)
+    assert AIRFLOW_SERVICES | {"postgres", "redis", "sandbox", "marketing"} == set(services)
     for name in AIRFLOW_SERVICES:
         assert environment_of(services[name])["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
 
@@ -290,21 +290,23 @@ def test_connections_parse_as_airflow_connections(services: dict[str, Any]) -> N
     }
     assert set(parsed) == {
         "reliable_api_sandbox",
+        "reliable_api_marketing",
         "reliable_api_redis",
         STATE_CONN_ID,
         "reliable_api_warehouse",
         "reliable_api_alerts",
     }
-    sandbox = parsed["reliable_api_sandbox"]
-    assert sandbox.conn_type == "reliable_http"
-    settings = HttpSettings.from_extra(sandbox.extra_dejson)  # raises on an invalid setting
-    assert settings.rate_limit is not None
-    assert settings.limiter_backend == "redis"
-    assert settings.limiter_conn_id in parsed
-    # Every worker shares the limit, and it stays below what the sandbox service enforces.
-    sandbox_command = command_of(services["sandbox"])
-    server_rate = float(sandbox_command[sandbox_command.index("--rate") + 1])
-    assert 0 < settings.rate_limit.per_second < server_rate
+    for conn_id, service in (("reliable_api_sandbox", "sandbox"), ("reliable_api_marketing", "marketing")):
+        api, command = parsed[conn_id], command_of(services[service])
+        assert api.conn_type == "reliable_http"
+        assert api.host == f"http://{service}:{command[command.index('--port') + 1]}"
+        settings = HttpSettings.from_extra(api.extra_dejson)  # raises on an invalid setting
+        assert settings.rate_limit is not None
+        assert settings.limiter_backend == "redis"
+        assert settings.limiter_conn_id in parsed
+        # Every worker shares the limit, and it stays below what the API's service enforces.
+        server_rate = float(command[command.index("--rate") + 1])
+        assert 0 < settings.rate_limit.per_second < server_rate, conn_id
     for conn_id in (STATE_CONN_ID, "reliable_api_warehouse"):
         assert parsed[conn_id].conn_type == "postgres"
         assert parsed[conn_id].password == read_env_file()["POSTGRES_PASSWORD"]
