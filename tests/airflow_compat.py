@@ -1,6 +1,6 @@
 """What differs between the Airflow releases the provider supports (3.1, 3.2, 3.3), for tests.
 
-Import it inside a test, not at module level of a conftest: importing Airflow reads its
+Import it from test modules, never at module level of a conftest: importing Airflow reads its
 configuration, which ``tests/conftest.py`` points at a throwaway home first.
 """
 

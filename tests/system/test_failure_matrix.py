@@ -264,4 +264,5 @@ def test_every_failure_alerts_and_every_failed_record_is_dead_lettered(
         assert entries == case.dead_lettered
     if case.dag_id == "matrix_validation_budget":
         assert entries > 0.05 * 300  # every rejected row is in the DLQ, beyond the 5% budget
-        assert str(entries) in alert["message"]  # "failed 97 of 300 records ..."
+        if AIRFLOW_V_3_3_PLUS:  # the message is the exception's, missing before 3.3 (above)
+            assert str(entries) in alert["message"]  # "failed 97 of 300 records ..."
