@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,14 +12,6 @@ import pytest
 from reliable_api.testing.sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def airflow_db() -> None:
-    """Airflow's metadata DB (SQLite in the tests' throwaway AIRFLOW_HOME), migrated."""
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300
-    )
 
 
 @pytest.fixture

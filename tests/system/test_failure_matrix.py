@@ -11,8 +11,6 @@ missed deadline) are in ``tests/e2e/test_alert_paths_e2e.py``.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -184,14 +182,6 @@ def postgres_connection(url: str) -> dict[str, Any]:
         "login": parsed.username,
         "schema": parsed.database,
     }
-
-
-@pytest.fixture(scope="module")
-def airflow_db() -> None:
-    """Airflow's metadata DB (SQLite in the tests' throwaway AIRFLOW_HOME), migrated."""
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")

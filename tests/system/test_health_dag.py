@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,14 +16,6 @@ from reliable_api.state.task import TaskIdentity
 from reliable_api.testing.sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def airflow_db() -> None:
-    """Airflow's metadata DB (SQLite in the tests' throwaway AIRFLOW_HOME), migrated."""
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300
-    )
 
 
 def seed(state_url: str, integration: str, *, last_records: int) -> None:
