@@ -11,7 +11,6 @@ when such a DAG exists.
 
 from __future__ import annotations
 
-import inspect
 import json
 import uuid
 from collections.abc import Collection
@@ -87,29 +86,21 @@ def trigger_replay(dag_id: str, ids: Collection[int], *, user_name: str) -> Repl
     note = f"Replay of dead letters {', '.join(map(str, sorted(ids)))} requested by {user_name}"
     conf = {"ids": ",".join(str(i) for i in sorted(ids))}
     try:
-        if "note" in inspect.signature(trigger_dag).parameters:
-            trigger_dag(
+        # The note is set on the new run in the trigger's own transaction: Airflow 3.1's
+        # trigger_dag takes no ``note``, and this works the same on every release.
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            run = trigger_dag(
                 dag_id,
                 run_id=run_id,
                 conf=conf,
                 triggered_by=DagRunTriggeredByType.UI,
                 triggering_user_name=user_name,
-                note=note,
+                session=session,
             )
-        else:  # Airflow 3.1: trigger_dag takes no note; the run gets it in the same transaction
-            from airflow.utils.session import create_session
-
-            with create_session() as session:
-                run = trigger_dag(
-                    dag_id,
-                    run_id=run_id,
-                    conf=conf,
-                    triggered_by=DagRunTriggeredByType.UI,
-                    triggering_user_name=user_name,
-                    session=session,
-                )
-                if run is not None:
-                    run.note = note
+            if run is not None:
+                run.note = note
     except (DagNotFound, ValueError) as error:
         raise ReplayUnavailable(f"the replay DAG {dag_id!r} cannot be triggered: {error}") from None
     return ReplayRun(dag_id=dag_id, run_id=run_id, paused=paused)
