@@ -60,7 +60,7 @@ class DemoStack:
 
     def __post_init__(self) -> None:
         if not self.marketing_port:
-            self.marketing_port = _free_port()
+            self.marketing_port = free_port()
 
     @property
     def airflow_url(self) -> str:
@@ -257,7 +257,8 @@ class DemoStack:
         raise DemoError(f"timed out waiting for {what}; logs in {self.home}")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]

@@ -13,9 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from test_demo_stack import free_port
 
-from demo.stack import DemoStack
+from demo.stack import DemoStack, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 

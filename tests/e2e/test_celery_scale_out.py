@@ -30,9 +30,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from test_demo_stack import free_port, processes_with_home
+from test_demo_stack import processes_with_home
 
-from demo.stack import MARKER, DemoError, DemoStack, _get_ok
+from demo.stack import MARKER, DemoError, DemoStack, _get_ok, free_port
 from tests.services import POSTGRES_HOST, POSTGRES_PORT, REDIS_HOST, REDIS_PORT, require_service
 from tests.system.test_compose_file import (
     AIRFLOW_SERVICES,

@@ -13,16 +13,9 @@ import httpx
 import pytest
 
 from demo.__main__ import DEMO_DAGS
-from demo.stack import REPO, DemoError, DemoStack
+from demo.stack import REPO, DemoError, DemoStack, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def processes_with_home(home: Path) -> list[int]:
