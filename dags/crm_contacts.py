@@ -21,7 +21,7 @@ from typing import Any
 
 from airflow.sdk import DAG, XComArg
 
-from reliable_api.alerting.callbacks import on_dead_letters_callback, on_failure_callback, on_retry_callback
+from reliable_api.alerting.callbacks import task_alert_callbacks
 from reliable_api.http.pagination import PageNumberPaginator
 from reliable_api.notifications.webhook import WebhookNotifier
 from reliable_api.operators.db_upsert import DbUpsertOperator
@@ -45,9 +45,8 @@ ALERTS = WebhookNotifier(webhook_conn_id=ALERTS_CONN_ID)
 DEFAULT_ARGS: Mapping[str, Any] = {
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
-    "on_failure_callback": on_failure_callback(ALERTS),
-    "on_retry_callback": on_retry_callback(ALERTS, from_try=2),
-    "on_success_callback": on_dead_letters_callback(ALERTS),
+    # Alert when a task fails for good, from its second failed try, and when it dead-letters.
+    **task_alert_callbacks(ALERTS, retry_from_try=2),
 }
 WAREHOUSE_TABLE = {
     "id": "text",

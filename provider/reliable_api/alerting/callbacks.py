@@ -175,6 +175,21 @@ def on_dead_letters_callback(
     )
 
 
+def task_alert_callbacks(*notifiers: BaseNotifier, retry_from_try: int = 2) -> dict[str, AlertCallback]:
+    """The three task callbacks that leave no failure silent, for ``default_args``.
+
+    A task alerts when it fails for good, when try ``retry_from_try`` or a later one is retried,
+    and when it succeeds but dead-lettered records::
+
+        default_args = {"retries": 2, **task_alert_callbacks(slack)}
+    """
+    return {
+        "on_failure_callback": on_failure_callback(*notifiers),
+        "on_retry_callback": on_retry_callback(*notifiers, from_try=retry_from_try),
+        "on_success_callback": on_dead_letters_callback(*notifiers),
+    }
+
+
 def build_alert(context: Mapping[str, Any], kind: str, state_conn_id: str = STATE_CONN_ID) -> Alert:
     """The alert of ``context`` with the run's dead-letter count from the state DB."""
     from reliable_api.alerting.dead_letters import dead_lettered_in_run

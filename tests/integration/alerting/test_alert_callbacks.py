@@ -21,6 +21,7 @@ from reliable_api.alerting.callbacks import (
     on_dead_letters_callback,
     on_failure_callback,
     on_retry_callback,
+    task_alert_callbacks,
 )
 from reliable_api.alerting.storm import alert_storms
 from reliable_api.deadletter.store import DeadLetterStore
@@ -193,3 +194,16 @@ def test_a_dag_failure_alert_names_the_run_and_the_reason(
         "task_failure",
     )
     assert body["run_url"] == f"{base_url}/dags/crm_sync/runs/manual__2026-01-02T03%3A04%3A05%2B00%3A00"
+
+
+def test_task_alert_callbacks_cover_failure_retry_and_dead_letters() -> None:
+    slack = WebhookNotifier(webhook_conn_id="alerts_hook")
+    callbacks = task_alert_callbacks(slack, retry_from_try=3)
+    kinds = {name: callback.kind for name, callback in callbacks.items()}
+    assert kinds == {
+        "on_failure_callback": "task_failure",
+        "on_retry_callback": "task_retry",
+        "on_success_callback": "records_dead_lettered",
+    }
+    assert callbacks["on_retry_callback"].from_try == 3
+    assert all(callback.notifiers == [slack] for callback in callbacks.values())
