@@ -148,22 +148,14 @@ class WebhookNotifier(BaseNotifier):
             :class:`ConfigurationError` for a missing connection or one without a URL.
         """
         import requests
-        from airflow.sdk import BaseHook
 
-        try:
-            from airflow.sdk.exceptions import AirflowNotFoundException
-        except ImportError:  # Airflow 3.1: only in airflow.exceptions
-            from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined]
-
+        from reliable_api.connections import find_connection
         from reliable_api.hooks.http import ReliableHttpHook
         from reliable_api.http.client import ReliableClient
 
-        try:
-            conn = BaseHook.get_connection(self.webhook_conn_id)
-        except AirflowNotFoundException:
-            raise ConfigurationError(
-                f"the webhook connection {self.webhook_conn_id!r} does not exist"
-            ) from None
+        conn = find_connection(self.webhook_conn_id)
+        if conn is None:
+            raise ConfigurationError(f"the webhook connection {self.webhook_conn_id!r} does not exist")
         url = webhook_url(conn)
         defaults = {name: value for name, value in DELIVERY_DEFAULTS.items() if name not in conn.extra_dejson}
         # The hook gives the connection's validated settings and its shared rate limit, if any.

@@ -110,18 +110,10 @@ def state_engine(conn_id: str = DEFAULT_STATE_CONN_ID) -> Engine:
     When that connection does not exist, a SQLite file under ``$AIRFLOW_HOME`` (see
     :func:`default_sqlite_url`): fine for one machine, use PostgreSQL for several workers.
     """
-    from airflow.sdk import BaseHook
+    from reliable_api.connections import find_connection
 
-    try:
-        from airflow.sdk.exceptions import AirflowNotFoundException
-    except ImportError:  # Airflow 3.1: only in airflow.exceptions
-        from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined]
-
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        return shared_engine(default_sqlite_url())
-    return shared_engine(connection_url(conn))
+    conn = find_connection(conn_id)
+    return shared_engine(default_sqlite_url() if conn is None else connection_url(conn))
 
 
 def _mysql_url(conn: Connection) -> str:
