@@ -9,7 +9,8 @@ with an error by its type, never by its message text::
     │   ├── ServerError           5xx, 408, 425
     │   ├── NetworkError          timeouts, connection resets, truncated or unreadable bodies
     │   └── InFlightConflict      409: the idempotency key is being used by another request
-    └── PermanentError            retrying cannot help
+    └── PermanentError            retrying cannot help: also an ``AirflowFailException``, so the
+        │                         task fails at once, without its Airflow retries, and alerts
         ├── RecordRejected        this record only (400/404/422, failed validation): dead-lettered,
         │                         the task goes on
         ├── AuthenticationError   401/403: every record would fail, so the task fails and alerts
@@ -24,6 +25,11 @@ and the start of the API's error body.
 from __future__ import annotations
 
 from airflow.sdk.exceptions import AirflowException
+
+try:  # the class Airflow 3.2+'s task runner catches to fail a task without retries
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # Airflow 3.1: its task runner catches the one in airflow.exceptions
+    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
 
 from reliable_api.http.redaction import redact_url
 
@@ -132,8 +138,14 @@ class InFlightConflict(TransientError):
     """409 for an idempotency key that another request is still using: retry after it finishes."""
 
 
-class PermanentError(ReliableApiError):
-    """A failure that retrying cannot fix."""
+class PermanentError(ReliableApiError, AirflowFailException):
+    """A failure that retrying cannot fix.
+
+    Being an ``AirflowFailException``, it fails the task at once on every supported Airflow
+    release: the task runner skips the task's ``retries`` (and 3.3's ``retry_policy``) and runs
+    its ``on_failure_callback``, so the failure still alerts. A :class:`RecordRejected` caught
+    by an operator only dead-letters its record.
+    """
 
 
 class RecordRejected(PermanentError):

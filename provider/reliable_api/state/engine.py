@@ -8,6 +8,7 @@ another driver.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ MYSQL_DRIVER = "pymysql"
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str) -> Engine:
@@ -108,12 +110,49 @@ def state_engine(conn_id: str = DEFAULT_STATE_CONN_ID) -> Engine:
     """The engine of the state DB behind Airflow connection ``conn_id``.
 
     When that connection does not exist, a SQLite file under ``$AIRFLOW_HOME`` (see
-    :func:`default_sqlite_url`): fine for one machine, use PostgreSQL for several workers.
+    :func:`default_sqlite_url`): fine for one machine, refused under a distributed executor (see
+    :mod:`reliable_api.state.locality`). Where the state lives is logged once per process.
+
+    :raises ConfigurationError: for a connection that cannot hold the state DB, or a missing one
+        under the Celery, Kubernetes or Edge executor (the message names the connection to create).
     """
+    url, source = _resolve(conn_id)
+    with _lock:
+        known = url in _engines
+    if not known:
+        log.info("reliable_api state DB: %s", _describe(url, source))
+    return shared_engine(url)
+
+
+def state_location(conn_id: str = DEFAULT_STATE_CONN_ID) -> str:
+    """Where the state DB lives, safe to show: its URL without password, and where it came from.
+
+    E.g. ``postgresql+psycopg2://airflow:***@db:5432/state (connection 'reliable_api_state')`` or
+    ``sqlite:////home/a/airflow/reliable_api/state.db (no connection 'reliable_api_state': a
+    local file)``. For the health page and the logs.
+
+    :raises ConfigurationError: as :func:`state_engine` does.
+    """
+    return _describe(*_resolve(conn_id))
+
+
+def _resolve(conn_id: str) -> tuple[str, str]:
+    """The state DB's URL behind ``conn_id`` and where it came from."""
     from reliable_api.connections import find_connection
+    from reliable_api.state.locality import refuse_local_state
 
     conn = find_connection(conn_id)
-    return shared_engine(default_sqlite_url() if conn is None else connection_url(conn))
+    if conn is not None:
+        return connection_url(conn), f"connection {conn_id!r}"
+    refuse_local_state(
+        f"the state DB without the Airflow connection {conn_id!r} (a SQLite file under $AIRFLOW_HOME)",
+        f"create the connection {conn_id!r} (postgres or mysql) to a database every worker reaches",
+    )
+    return default_sqlite_url(), f"no connection {conn_id!r}: a local file"
+
+
+def _describe(url: str, source: str) -> str:
+    return f"{make_url(url).render_as_string(hide_password=True)} ({source})"
 
 
 def _mysql_url(conn: Connection) -> str:

@@ -43,12 +43,19 @@ def make_backend(
         ``sqlite:///`` URL may stand for ``path``.
     :param path: the ``sqlite`` file; :func:`default_sqlite_path` when neither it nor ``url`` is given.
     :param prefix: the ``redis`` key prefix.
-    :raises ConfigurationError: for an unknown name, a missing or invalid URL, or a store that
-        cannot be reached; the message names the backend and the URL with its secrets redacted.
+    :raises ConfigurationError: for an unknown name, a missing or invalid URL, a store that
+        cannot be reached (the message names the backend and the URL with its secrets redacted),
+        or ``sqlite`` under a distributed executor (see :mod:`reliable_api.state.locality`).
     """
     if name == "memory":
         return process_memory_backend()
     if name == "sqlite":
+        from reliable_api.state.locality import refuse_local_state
+
+        refuse_local_state(
+            "limiter_backend 'sqlite' (one limit per machine)",
+            "use limiter_backend 'redis' or 'postgres' for one limit shared by every worker",
+        )
         return SqliteBackend(path if path is not None else _sqlite_path(url))
     if name in ("postgres", "redis"):
         if not url:
