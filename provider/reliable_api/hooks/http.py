@@ -11,6 +11,7 @@ import attrs
 from airflow.providers.http.hooks.http import HttpHook
 
 from reliable_api.defaults import STATE_CONN_ID
+from reliable_api.hooks.connection_checks import check_connection, connection_extra
 from reliable_api.http.setting_fields import SETTING_NAMES
 from reliable_api.http.settings import HttpSettings
 
@@ -35,7 +36,7 @@ def without_reliability_settings(conn: Connection) -> Connection:
     ``HttpHook`` sends every extra key it does not know as an HTTP header: left in, a
     ``limiter_conn_id`` or ``rate_limit`` would be sent to the API on every request.
     """
-    extra = conn.extra_dejson
+    extra = connection_extra(conn)  # not extra_dejson: it hands "10/s" to the secret masker
     if not SETTING_NAMES & extra.keys():
         return conn
     remaining = {key: value for key, value in extra.items() if key not in SETTING_NAMES}
@@ -95,7 +96,9 @@ class ReliableHttpHook(HttpHook):
     @classmethod
     def get_connection(cls, conn_id: str) -> Connection:
         """Return the connection without this provider's settings in its extra (see above)."""
-        return without_reliability_settings(super().get_connection(conn_id))
+        conn = super().get_connection(conn_id)
+        check_connection(conn)
+        return without_reliability_settings(conn)
 
     @cached_property
     def settings(self) -> HttpSettings:
@@ -104,7 +107,8 @@ class ReliableHttpHook(HttpHook):
         :raises ConfigurationError: naming the setting whose value is invalid.
         """
         raw = HttpHook.get_connection(self.http_conn_id)
-        return HttpSettings.from_extra(raw.extra_dejson, **self.settings_overrides)
+        check_connection(raw)
+        return HttpSettings.from_extra(connection_extra(raw), **self.settings_overrides)
 
     @cached_property
     def client(self) -> ReliableClient:
