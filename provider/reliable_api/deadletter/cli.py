@@ -21,17 +21,19 @@ from reliable_api.exceptions import ReliableApiError
 if TYPE_CHECKING:
     from reliable_api.deadletter.queue import DeadLetter, DeadLetterQueue
 
-#: Columns of ``list``: (heading, field, width).
+#: Columns of ``list``: (heading, field, widest it may grow).
 _LIST_COLUMNS = (
-    ("id", "id", 6),
-    ("integration", "integration", 18),
-    ("record key", "record_key", 28),
+    ("id", "id", 8),
+    ("integration", "integration", 24),
+    ("record key", "record_key", 32),
     ("status", "status", 9),
     ("tries", "attempts", 5),
-    ("error", "error_class", 20),
+    ("error", "error_class", 24),
     ("http", "http_status", 4),
     ("last seen", "last_seen", 19),
 )
+#: Columns aligned to the right (numbers).
+_NUMERIC = frozenset({"id", "attempts", "http_status"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,14 +114,30 @@ def _queue(args: argparse.Namespace) -> DeadLetterQueue:
 
 
 def _print_table(entries: Sequence[DeadLetter]) -> None:
-    print("  ".join(heading.ljust(width) for heading, _, width in _LIST_COLUMNS))
-    for entry in entries:
-        values = entry.to_dict()
-        print("  ".join(_cell(values[name], width) for _, name, width in _LIST_COLUMNS))
     if not entries:
         print("(no dead letters match)")
+        return
+    rows = [[_cell(entry.to_dict()[name], cap) for _, name, cap in _LIST_COLUMNS] for entry in entries]
+    widths = [
+        max(len(heading), *(len(row[index]) for row in rows))
+        for index, (heading, _, _) in enumerate(_LIST_COLUMNS)
+    ]
+    print(_line([heading for heading, _, _ in _LIST_COLUMNS], widths, numeric=False))
+    print(_line(["-" * width for width in widths], widths, numeric=False))
+    for row in rows:
+        print(_line(row, widths))
 
 
-def _cell(value: Any, width: int) -> str:
+def _line(cells: Sequence[str], widths: Sequence[int], *, numeric: bool = True) -> str:
+    padded = (
+        cell.rjust(width) if numeric and name in _NUMERIC else cell.ljust(width)
+        for cell, width, (_, name, _) in zip(cells, widths, _LIST_COLUMNS, strict=True)
+    )
+    return "  ".join(padded).rstrip()
+
+
+def _cell(value: Any, cap: int) -> str:
+    if isinstance(value, str) and len(value) > 19 and value[10:11] == "T":
+        value = value[:19].replace("T", " ")  # an ISO time to the second
     text = "" if value is None else str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return text if len(text) <= cap else text[: cap - 1] + "…"

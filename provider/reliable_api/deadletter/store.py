@@ -1,7 +1,9 @@
 """``DeadLetterStore``: add failed records to the state DB's dead-letter table.
 
 One row per (integration, record key): a record that fails again updates its row (attempts,
-last seen, error) instead of adding one, and is open again whatever its status was.
+last seen, error) instead of adding one, and is open again, except a discarded one: a person gave
+that record up, so it stays discarded while it keeps failing with the same content, and is
+re-opened, with a note saying so, only when the record changed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from reliable_api.idempotency.keys import canonical_json
 from reliable_api.state.task import TaskIdentity
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
 #: How a redacted value starts: ``"redacted:<salted sha256>"``.
 REDACTED_PREFIX = "redacted:"
@@ -39,6 +41,10 @@ _FAILURE_COLUMNS = (
     "status_changed_by",
     "status_changed_at",
 )
+#: What a new failure of a discarded record with unchanged content replaces: not its status.
+_STILL_DISCARDED_COLUMNS = tuple(c for c in _FAILURE_COLUMNS if not c.startswith("status"))
+#: Keys per ``SELECT ... IN`` when looking for discarded entries.
+_READ_CHUNK = 500
 
 
 class DeadLetterStore:
@@ -106,14 +112,19 @@ class DeadLetterStore:
                 "status_changed_at": None,
             }
         with self.engine.begin() as conn:
-            upsert_rows(
-                conn,
-                dead_letters,
-                list(rows.values()),
-                key=["integration", "record_key"],
-                replace=[*_FAILURE_COLUMNS],
-                increment="attempts",
-            )
+            kept = _keep_discarded(conn, integration, rows)
+            for group, columns in (
+                ([row for key, row in rows.items() if key not in kept], _FAILURE_COLUMNS),
+                ([rows[key] for key in kept], _STILL_DISCARDED_COLUMNS),
+            ):
+                upsert_rows(
+                    conn,
+                    dead_letters,
+                    group,
+                    key=["integration", "record_key"],
+                    replace=[*columns],
+                    increment="attempts",
+                )
         return len(rows)
 
     def redacted(self, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,6 +142,38 @@ class DeadLetterStore:
         from reliable_api.state.schema import read_meta
 
         return read_meta(self.engine, "redaction_salt").encode()
+
+
+def _keep_discarded(conn: Connection, integration: str, rows: Mapping[str, dict[str, Any]]) -> set[str]:
+    """The keys of ``rows`` whose entry was discarded and whose payload is unchanged.
+
+    A discarded entry whose record changed is re-opened: its row gets a note in
+    ``status_changed_by`` naming who had discarded it.
+    """
+    from sqlalchemy import select
+
+    from reliable_api.state.schema import dead_letters
+
+    c = dead_letters.c
+    keys, kept = list(rows), set()
+    for start in range(0, len(keys), _READ_CHUNK):
+        found = conn.execute(
+            select(c.record_key, c.payload, c.status_changed_by, c.status_changed_at).where(
+                c.integration == integration,
+                c.status == "discarded",
+                c.record_key.in_(keys[start : start + _READ_CHUNK]),
+            )
+        )
+        for key, payload, by, at in found:
+            if payload == rows[key]["payload"]:
+                kept.add(key)
+            else:
+                when = f" at {at:%Y-%m-%d %H:%M} UTC" if at else ""
+                rows[key]["status_changed_by"] = (
+                    f"re-opened: the record changed after {by} discarded it{when}"[:250]
+                )
+                rows[key]["status_changed_at"] = rows[key]["last_seen"]
+    return kept
 
 
 def _salted_hash(salt: bytes, value: Any) -> str:

@@ -83,6 +83,33 @@ def test_list_show_discard_and_replay(state_url: str, tmp_path: Path, cli: Calla
     assert statuses == {"replayed", "discarded"}
 
 
+def test_list_prints_aligned_columns(state_url: str, cli: Callable[..., Ran]) -> None:
+    engine = make_engine(state_url)
+    error = RecordRejected("x" * 300, reason="invalid", status=404)
+    DeadLetterStore(engine).add("billing_invoices_eu", "k" * 60, {"n": 1}, error)
+    engine.dispose()
+    heading, rule, *rows = cli(state_url, "list").stdout.splitlines()
+    assert heading.split() == [
+        "id",
+        "integration",
+        "record",
+        "key",
+        "status",
+        "tries",
+        "error",
+        "http",
+        "last",
+        "seen",
+    ]
+    assert len(rows) == 4
+    gaps = [index for index, char in enumerate(rule) if char == " "]
+    assert len(gaps) == 2 * 7  # eight columns, two spaces between each
+    for line in [heading, *rows]:
+        assert all(line[index] == " " for index in gaps if index < len(line)), line
+    assert any("kkk…" in row for row in rows)  # a long key is cut to its column
+    assert all(len(row) <= len(rule) for row in rows)
+
+
 def test_bad_input_is_named_and_exits_2(state_url: str, cli: Callable[..., Ran]) -> None:
     missing = cli(state_url, "show", "12345")
     assert (missing.returncode, missing.stderr.strip()) == (2, "error: no dead letter has id 12345")

@@ -72,10 +72,37 @@ def test_transitions_follow_the_life_of_an_entry(engine: Any) -> None:
     assert (discarded.status, discarded.status_changed_by) == ("discarded", "ops@example.com")
     assert discarded.status_changed_at is not None
     assert queue.transition("replayed", by="r", ids=[a.id, b.id]) == 1  # a discarded one stays
-    fail(store, "crm", "a")  # failing again re-opens, whatever the status was
-    assert (queue.get(a.id).status, queue.get(a.id).attempts) == ("open", 2)
+    fail(store, "crm", "b")  # failing again re-opens a replayed entry
+    assert (queue.get(b.id).status, queue.get(b.id).attempts) == ("open", 2)
     with pytest.raises(ConfigurationError, match="cannot move dead letters to 'open'"):
         queue.transition("open", by="x", ids=[a.id])
+
+
+def test_a_discarded_entry_stays_discarded_until_its_record_changes(engine: Any) -> None:
+    store = DeadLetterStore(engine, redact=["token"])
+    fail(store, "crm", "a", phone="N/A", token="s3cret")
+    queue = DeadLetterQueue(engine)
+    [entry] = queue.find()
+    queue.transition("discarded", by="ops@example.com", ids=[entry.id])
+
+    fail(store, "crm", "a", phone="N/A", token="s3cret")  # the next sync: same content
+    fail(store, "crm", "a", phone="N/A", token="s3cret")
+    again = queue.get(entry.id)
+    assert (again.status, again.status_changed_by, again.attempts) == ("discarded", "ops@example.com", 3)
+    assert again.last_seen > entry.last_seen
+
+    fail(store, "crm", "a", phone="+1 555", token="s3cret")  # the record changed at its source
+    reopened = queue.get(entry.id)
+    assert reopened.status == "open"
+    assert reopened.attempts == 4
+    assert reopened.payload == {"email": "a", "phone": "+1 555", "token": again.payload["token"]}
+    assert reopened.status_changed_by is not None
+    assert reopened.status_changed_by.startswith("re-opened: the record changed after ops@example.com")
+    assert reopened.status_changed_at is not None
+
+    queue.transition("discarded", by="ops@example.com", ids=[entry.id])
+    fail(store, "crm", "a", phone="+1 555", token="0ther")  # a redacted field changed: a change too
+    assert queue.get(entry.id).status == "open"
 
 
 def test_replay_stages_payloads_and_settles_what_came_through(engine: Any, tmp_path: Path) -> None:
