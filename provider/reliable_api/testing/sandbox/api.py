@@ -1,4 +1,4 @@
-"""The CRM API itself: ``/v1/{resource}`` list, get, search, create, update and batch.
+"""The CRM API itself: ``/v1/{resource}`` list, get, search, create, update, delete and batch.
 
 Handlers are ``async`` and never await between reading and writing the store, so each runs
 atomically on the event loop. Authentication, rate limiting, faults and idempotency happen
@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from reliable_api.testing.sandbox.config import SandboxConfig
 from reliable_api.testing.sandbox.data import TIMESTAMP_FORMAT, Record
@@ -208,6 +208,14 @@ async def create_one(resource: str, request: Request, state: State) -> JSONRespo
     fields = await json_object(request)
     record = create_record(state, _collection(state, resource), fields)
     return JSONResponse(record, status_code=201)
+
+
+@router.delete("/{resource}/{record_id}", status_code=204)
+async def delete_record(resource: str, record_id: str, state: State) -> Response:
+    """Delete a record, as someone outside the pipeline may (the reconciliation tests do)."""
+    if _collection(state, resource).remove(record_id) is None:
+        raise not_found(f"there is no {resource} record {record_id!r}")
+    return Response(status_code=204)
 
 
 @router.patch("/{resource}/{record_id}")

@@ -130,6 +130,14 @@ class Collection:
             ]
         return listing
 
+    def remove(self, record_id: str) -> Record | None:
+        """Delete the record with this id; return it, or ``None`` when there was none."""
+        record = self._records.pop(record_id, None)
+        if record is not None:
+            self._listings.clear()
+            self._unindex(record)
+        return record
+
     def records(self, ids: Iterable[str]) -> Iterator[Record]:
         """The records with these ids."""
         return (self._records[record_id] for record_id in ids)
