@@ -76,7 +76,7 @@ def validate_and_load(records: XComArg, *, max_rejected_share: float = MAX_REJEC
         conn_id=WAREHOUSE_CONN_ID,
         table="crm_contacts",
         key=["id"],
-        staged=valid.output,
+        records=valid.output,
         create=WAREHOUSE_TABLE,
         integration=INTEGRATION,
     )

@@ -106,7 +106,7 @@ with DAG("matrix_db_record", schedule=None, default_args=DEFAULTS):
         conn_id="matrix_db",
         table="matrix_contacts",
         key=["id"],
-        staged=staged("keys"),
+        records=staged("keys"),
         create={"id": "integer", "email": "text"},
     )
 

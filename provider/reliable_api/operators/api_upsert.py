@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
-
-from airflow.sdk import BaseOperator
 
 from reliable_api.defaults import STATE_CONN_ID
 from reliable_api.exceptions import RateLimited
+from reliable_api.operators.base import DEFAULT_MAX_FAILURE_RATIO, ReliableOperator, checked_ratio
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -17,7 +15,7 @@ if TYPE_CHECKING:
     from reliable_api.idempotency.api_upsert import ApiResource
 
 
-class ApiUpsertOperator(BaseOperator):
+class ApiUpsertOperator(ReliableOperator):
     """Upsert staged records into an API resource without ever creating one twice.
 
     Every record goes through the ledger in the state DB (see
@@ -31,7 +29,7 @@ class ApiUpsertOperator(BaseOperator):
     the output of a :class:`~reliable_api.operators.replay.ReplayDeadLettersOperator` (directly
     or through validation), it resolves the replayed dead letters that came through.
 
-    :param http_conn_id: the ``reliable_http`` connection of the API.
+    :param http_conn_id: the ``reliable_http`` connection of the API (templated).
     :param resource: how the API creates, updates and finds the records.
     :param records: the staged batch (templated): the XCom dict of an extract task, its
         directory, or a list of records.
@@ -43,7 +41,8 @@ class ApiUpsertOperator(BaseOperator):
     :param limit_key: the connection's limit that these requests count against.
     """
 
-    template_fields: Sequence[str] = ("records", "integration")
+    template_fields: Sequence[str] = (*ReliableOperator.template_fields, "http_conn_id", "records")
+    integration: str  # required here: the ledger's name
     ui_color = "#e8fde9"
 
     def __init__(
@@ -54,18 +53,16 @@ class ApiUpsertOperator(BaseOperator):
         records: Mapping[str, Any] | str | list[Mapping[str, Any]],
         integration: str,
         state_conn_id: str = STATE_CONN_ID,
-        max_failure_ratio: float = 0.05,
+        max_failure_ratio: float = DEFAULT_MAX_FAILURE_RATIO,
         redact: Collection[str] = (),
         limit_key: str = "default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(integration=integration, state_conn_id=state_conn_id, **kwargs)
         self.http_conn_id = http_conn_id
         self.resource = resource
         self.records = records
-        self.integration = integration
-        self.state_conn_id = state_conn_id
-        self.max_failure_ratio = max_failure_ratio
+        self.max_failure_ratio = checked_ratio(max_failure_ratio)
         self.redact = tuple(redact)
         self.limit_key = limit_key
 
@@ -77,11 +74,10 @@ class ApiUpsertOperator(BaseOperator):
         from reliable_api.hooks.http import ReliableHttpHook
         from reliable_api.idempotency.api_upsert import ApiUpserter
         from reliable_api.idempotency.ledger import Ledger
-        from reliable_api.monitoring.recorder import RecordedRun
         from reliable_api.state.engine import state_engine
         from reliable_api.state.task import TaskIdentity
 
-        with RecordedRun(context, self.integration, state_conn_id=self.state_conn_id) as run:
+        with self.recorded(context) as run:
             task = TaskIdentity.from_context(context)
             engine = state_engine(self.state_conn_id)
             store = DeadLetterStore(engine, redact=self.redact)
@@ -96,12 +92,8 @@ class ApiUpsertOperator(BaseOperator):
             )
             try:
                 counts = upserter.run(self._records()).to_dict()
-            except RateLimited as wait:
-                seconds = wait.retry_after or 0.0
-                if seconds <= hook.settings.defer_after:
-                    raise  # a short wait that the hook's retries did not get past: fail this try
-                self.log.info("The API asks to wait %.1f s: deferring; the ledger keeps it", seconds)
-                self._defer(seconds)
+            except RateLimited as wait:  # the ledger keeps what was written
+                self.defer_on_long_wait(wait, hook.settings.defer_after)
             run.add_details(counts)
             run.measure(**upsert_volume(counts))
         self.log.info("Upserted into %s: %s", self.integration, counts)
@@ -118,12 +110,6 @@ class ApiUpsertOperator(BaseOperator):
         if isinstance(self.records, list):
             return self.records
         return read_records(self.records)
-
-    def _defer(self, seconds: float) -> None:
-        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-
-        moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
-        self.defer(trigger=DateTimeTrigger(moment), method_name="resume")
 
 
 def upsert_volume(counts: Mapping[str, int]) -> dict[str, int]:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from reliable_api.defaults import STATE_CONN_ID
+from reliable_api.operators.base import (
+    DEFAULT_MAX_FAILURE_RATIO,
+    ReliableOperator,
+    checked_ratio,
+    renamed_argument,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -17,7 +21,7 @@ if TYPE_CHECKING:
     from reliable_api.state.task import TaskIdentity
 
 
-class DbUpsertOperator(BaseOperator):
+class DbUpsertOperator(ReliableOperator):
     """Upsert staged records into a table of any Airflow SQL connection (Postgres, SQLite, MySQL).
 
     The connection's hook (``BaseHook.get_connection(conn_id).get_hook()``, a common-sql
@@ -30,11 +34,11 @@ class DbUpsertOperator(BaseOperator):
     :class:`~reliable_api.operators.replay.ReplayDeadLettersOperator` (directly or through
     validation), it resolves the replayed dead letters that came through.
 
-    :param conn_id: the Airflow connection of the target database.
+    :param conn_id: the Airflow connection of the target database (templated).
     :param table: the target table (templated).
     :param key: its key columns; a primary key or unique constraint must cover exactly them.
-    :param staged: the staged batch (templated): an upstream task's XCom dict (e.g.
-        ``extract.output``) or the batch directory.
+    :param records: the staged batch (templated): an upstream task's XCom dict (e.g.
+        ``extract.output``) or the batch directory. ``staged=`` is its deprecated old name.
     :param schema: the table's schema (templated).
     :param columns: the non-key columns to write; default every column of the table.
     :param create: a declared schema (column -> ``text``, ``integer``, ``bigint``, ``numeric``,
@@ -47,7 +51,13 @@ class DbUpsertOperator(BaseOperator):
     :param max_failure_ratio: fail the task when more than this share of records is rejected.
     """
 
-    template_fields: Sequence[str] = ("table", "staged", "schema", "integration")
+    template_fields: Sequence[str] = (
+        *ReliableOperator.template_fields,
+        "conn_id",
+        "table",
+        "records",
+        "schema",
+    )
     ui_color = "#eaf7ea"
 
     def __init__(
@@ -56,7 +66,7 @@ class DbUpsertOperator(BaseOperator):
         conn_id: str,
         table: str,
         key: Sequence[str],
-        staged: Mapping[str, Any] | str,
+        records: Mapping[str, Any] | str | None = None,
         schema: str | None = None,
         columns: Sequence[str] | None = None,
         create: Mapping[str, str] | None = None,
@@ -64,22 +74,27 @@ class DbUpsertOperator(BaseOperator):
         integration: str | None = None,
         state_conn_id: str = STATE_CONN_ID,
         redact: Collection[str] = (),
-        max_failure_ratio: float = 0.05,
+        max_failure_ratio: float = DEFAULT_MAX_FAILURE_RATIO,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        records = renamed_argument(kwargs, "staged", "records", records, "DbUpsertOperator")
+        if records is None:
+            raise TypeError("DbUpsertOperator needs records= (the staged batch)")
+        super().__init__(integration=integration, state_conn_id=state_conn_id, **kwargs)
         self.conn_id = conn_id
         self.table = table
         self.key = list(key)
-        self.staged = staged
+        self.records: Mapping[str, Any] | str = records
         self.schema = schema
         self.columns = list(columns) if columns is not None else None
         self.create = dict(create) if create is not None else None
         self.batch_size = batch_size
-        self.integration = integration or table
-        self.state_conn_id = state_conn_id
         self.redact = tuple(redact)
-        self.max_failure_ratio = max_failure_ratio
+        self.max_failure_ratio = checked_ratio(max_failure_ratio)
+
+    def default_integration(self) -> str:
+        """Without a name, dead letters and metrics are filed under the table's."""
+        return self.table
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Upsert the staged records; dead-letter the rejected ones; return the counts."""
@@ -87,21 +102,20 @@ class DbUpsertOperator(BaseOperator):
 
         from reliable_api.deadletter.queue import DeadLetterQueue
         from reliable_api.deadletter.replay import settle_replay
-        from reliable_api.exceptions import FailureBudgetExceeded
         from reliable_api.idempotency.db_upsert import upsert_records
-        from reliable_api.monitoring.recorder import RecordedRun
+        from reliable_api.operators.base import enforce_failure_budget
         from reliable_api.staging.files import read_records
         from reliable_api.state.engine import state_engine
         from reliable_api.state.task import TaskIdentity
 
-        with RecordedRun(context, self.integration, state_conn_id=self.state_conn_id) as run:
+        with self.recorded(context) as run:
             connection: Any = BaseHook.get_connection(self.conn_id)  # get_hook() is untyped in Airflow
             engine = connection.get_hook().get_sqlalchemy_engine()
             try:
                 result = upsert_records(
                     engine,
                     self.table,
-                    read_records(self.staged),
+                    read_records(self.records),
                     key=self.key,
                     schema=self.schema,
                     columns=self.columns,
@@ -123,18 +137,15 @@ class DbUpsertOperator(BaseOperator):
             )
             task = TaskIdentity.from_context(context)
             state = state_engine(self.state_conn_id)
-            self._dead_letter(state, result.rejected, task)
+            self._dead_letter(state, result.rejected, task, self.integration_name(context))
             self.log.info("Upserted into %s: %s", self.table, summary)
-            if summary["records"] and len(result.rejected) / summary["records"] > self.max_failure_ratio:
-                raise FailureBudgetExceeded(
-                    failed=len(result.rejected),
-                    total=summary["records"],
-                    max_failure_ratio=self.max_failure_ratio,
-                )
-        summary["replay_resolved"] = settle_replay(DeadLetterQueue(state), self.staged)
+            enforce_failure_budget(len(result.rejected), summary["records"], self.max_failure_ratio)
+        summary["replay_resolved"] = settle_replay(DeadLetterQueue(state), self.records)
         return summary
 
-    def _dead_letter(self, state: Engine, rejected: Sequence[Rejection], task: TaskIdentity) -> None:
+    def _dead_letter(
+        self, state: Engine, rejected: Sequence[Rejection], task: TaskIdentity, integration: str
+    ) -> None:
         from reliable_api.deadletter.keys import dead_letter_key
         from reliable_api.deadletter.store import DeadLetterStore
 
@@ -146,4 +157,4 @@ class DbUpsertOperator(BaseOperator):
             )
             for item in rejected
         ]
-        DeadLetterStore(state, redact=self.redact).add_many(self.integration, failures, task)
+        DeadLetterStore(state, redact=self.redact).add_many(integration, failures, task)

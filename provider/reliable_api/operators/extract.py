@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
-
-from airflow.sdk import BaseOperator
 
 from reliable_api.defaults import STATE_CONN_ID
 from reliable_api.exceptions import RateLimited
+from reliable_api.operators.base import ReliableOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -24,7 +22,7 @@ if TYPE_CHECKING:
 CHECKPOINT = "_checkpoint.json"
 
 
-class ApiExtractOperator(BaseOperator):
+class ApiExtractOperator(ReliableOperator):
     """Extract every page of an API resource into staged files; XCom gets the path and counts.
 
     Requests go through :class:`~reliable_api.hooks.http.ReliableHttpHook` (shared rate limit,
@@ -35,7 +33,7 @@ class ApiExtractOperator(BaseOperator):
     resumes after the last staged page instead of starting over. A run that finished starts over
     when it is run again.
 
-    :param http_conn_id: the ``reliable_http`` connection.
+    :param http_conn_id: the ``reliable_http`` connection (templated).
     :param endpoint: the resource path, e.g. ``/v1/contacts``.
     :param paginator: how the API pages (see :mod:`reliable_api.http.pagination`).
     :param query: query parameters of the first request (templated). Not ``params``: that name
@@ -49,12 +47,19 @@ class ApiExtractOperator(BaseOperator):
     :param part_size: records per staged part (a part ends at a page boundary).
     :param limit_key: the connection's limit that these requests count against.
     :param max_pages: a guard against an API that never ends.
-    :param integration: the name its run metrics are filed under; default the task's or DAG's
-        ``params["integration"]``, else the connection id.
-    :param state_conn_id: the state DB connection of the run metrics.
+    :param integration: the name its run metrics are filed under (templated); default the task's
+        or DAG's ``params["integration"]``, else the connection id.
+    :param state_conn_id: the state DB connection of the run metrics (templated).
     """
 
-    template_fields: Sequence[str] = ("endpoint", "query", "since", "staging_root", "integration")
+    template_fields: Sequence[str] = (
+        *ReliableOperator.template_fields,
+        "http_conn_id",
+        "endpoint",
+        "query",
+        "since",
+        "staging_root",
+    )
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -75,7 +80,7 @@ class ApiExtractOperator(BaseOperator):
         state_conn_id: str = STATE_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(integration=integration, state_conn_id=state_conn_id, **kwargs)
         self.http_conn_id = http_conn_id
         self.endpoint = endpoint
         self.paginator = paginator
@@ -87,29 +92,24 @@ class ApiExtractOperator(BaseOperator):
         self.part_size = part_size
         self.limit_key = limit_key
         self.max_pages = max_pages
-        self.integration = integration
-        self.state_conn_id = state_conn_id
+
+    def default_integration(self) -> str:
+        """Without a name, the metrics are filed under the connection id."""
+        return self.http_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Start the walk, or resume it when an earlier try of this run staged pages."""
         directory = self._directory(context)
         checkpoint = _read_json(directory / CHECKPOINT)
         resumable = checkpoint is not None and not checkpoint.get("complete")
-        with self._recorded(context) as run:
+        with self.recorded(context) as run:
             return self._walk(directory, checkpoint if resumable else None, run)
 
     def resume(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Continue after a deferral, from the checkpoint written before deferring."""
         directory = self._directory(context)
-        with self._recorded(context) as run:
+        with self.recorded(context) as run:
             return self._walk(directory, _read_json(directory / CHECKPOINT), run)
-
-    def _recorded(self, context: Context) -> RecordedRun:
-        from reliable_api.alerting.alert import integration_of
-        from reliable_api.monitoring.recorder import RecordedRun
-
-        integration = self.integration or integration_of(context) or self.http_conn_id
-        return RecordedRun(context, integration, state_conn_id=self.state_conn_id)
 
     def _walk(
         self, directory: ObjectStoragePath, checkpoint: dict[str, Any] | None, run: RecordedRun
@@ -141,9 +141,7 @@ class ApiExtractOperator(BaseOperator):
                     self._checkpoint(directory, writer, state, totals, hook)
         except RateLimited as wait:
             self._checkpoint(directory, writer, state, totals, hook)
-            if (wait.retry_after or 0.0) <= hook.settings.defer_after:
-                raise  # a short wait that retries did not get past: fail this try, keep the pages
-            self._defer_for(wait)
+            self.defer_on_long_wait(wait, hook.settings.defer_after)  # a short one fails this try
         batch = writer.close()
         summary = {**batch.to_xcom(), **_add_counters(totals, hook)}
         run.measure(records_out=batch.records, records_written=batch.records)
@@ -168,14 +166,6 @@ class ApiExtractOperator(BaseOperator):
     ) -> None:
         writer.flush()  # the checkpoint must never point past what is durable
         _write_json(directory / CHECKPOINT, {"state": state, "totals": _add_counters(totals, hook)})
-
-    def _defer_for(self, wait: RateLimited) -> None:
-        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-
-        seconds = wait.retry_after or 0.0
-        self.log.info("The API asks to wait %.1f s: deferring instead of holding a worker slot", seconds)
-        moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
-        self.defer(trigger=DateTimeTrigger(moment), method_name="resume")
 
     def _directory(self, context: Context) -> ObjectStoragePath:
         from reliable_api.staging.files import task_instance_dir

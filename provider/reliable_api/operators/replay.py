@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from reliable_api.defaults import STATE_CONN_ID
 from reliable_api.exceptions import ConfigurationError
+from reliable_api.operators.base import ReliableOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class ReplayDeadLettersOperator(BaseOperator):
+class ReplayDeadLettersOperator(ReliableOperator):
     """Stage the open dead letters of an integration as the input of its load tasks.
 
     Put it where the extract would be and hand its output to the same validation and upsert
@@ -23,16 +22,17 @@ class ReplayDeadLettersOperator(BaseOperator):
     entries that came through are ``resolved``. Fields stored redacted are left out of the
     replayed records (their value was never kept).
 
-    :param integration: whose dead letters (the name the load tasks file them under).
+    :param integration: whose dead letters (the name the load tasks file them under; templated).
     :param ids: only these entries (templated; a list or ``"1,2,3"``, e.g. from
         ``dag_run.conf``); default every open entry of the integration, and those a replay that
         did not finish left ``replayed``.
-    :param state_conn_id: the state DB connection; without it, SQLite under ``$AIRFLOW_HOME``.
+    :param state_conn_id: the state DB connection (templated); without it, SQLite under
+        ``$AIRFLOW_HOME`` on a single-machine executor.
     :param staging_root: where the batch is staged (default under ``$AIRFLOW_HOME``).
     :param limit: the most entries one run replays.
     """
 
-    template_fields: Sequence[str] = ("integration", "ids", "staging_root")
+    template_fields: Sequence[str] = (*ReliableOperator.template_fields, "ids", "staging_root")
     ui_color = "#fdf3e8"
 
     def __init__(
@@ -45,10 +45,8 @@ class ReplayDeadLettersOperator(BaseOperator):
         limit: int = 100_000,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.integration = integration
+        super().__init__(integration=integration, state_conn_id=state_conn_id, **kwargs)
         self.ids = ids
-        self.state_conn_id = state_conn_id
         self.staging_root = staging_root
         self.limit = limit
 
@@ -56,15 +54,15 @@ class ReplayDeadLettersOperator(BaseOperator):
         """Stage the entries; return the batch's XCom dict (with the replay id) for the load."""
         from reliable_api.deadletter.queue import DeadLetterQueue
         from reliable_api.deadletter.replay import stage_replay
-        from reliable_api.monitoring.recorder import RecordedRun
         from reliable_api.staging.files import task_instance_dir
         from reliable_api.state.engine import state_engine
 
         ti = context["ti"]
-        with RecordedRun(context, self.integration, state_conn_id=self.state_conn_id) as run:
+        integration = self.integration_name(context)
+        with self.recorded(context) as run:
             batch = stage_replay(
                 DeadLetterQueue(state_engine(self.state_conn_id)),
-                integration=self.integration,
+                integration=integration,
                 directory=task_instance_dir(ti, self.staging_root),
                 replay_id=f"replay:{ti.dag_id}/{ti.run_id}",
                 ids=parse_ids(self.ids),
@@ -75,7 +73,7 @@ class ReplayDeadLettersOperator(BaseOperator):
             self.log.warning("Dead letter %s is replayed without its redacted fields %s", entry_id, fields)
         if batch.without_payload:
             self.log.warning("Dead letters without a payload cannot be replayed: %s", batch.without_payload)
-        self.log.info("Replaying %d dead letters of %s", batch.entries, self.integration)
+        self.log.info("Replaying %d dead letters of %s", batch.entries, integration)
         return batch.to_xcom()
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from reliable_api.defaults import STATE_CONN_ID
+from reliable_api.operators.base import DEFAULT_MAX_FAILURE_RATIO, ReliableOperator, checked_ratio
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
     from reliable_api.validation.contract import Contract
 
 
-class ValidateRecordsOperator(BaseOperator):
+class ValidateRecordsOperator(ReliableOperator):
     """Validate a staged batch against an entity's contract at an integration boundary.
 
     Records are normalized by the contract's normalizers (dates to ISO 8601, phones to E.164,
@@ -30,15 +29,21 @@ class ValidateRecordsOperator(BaseOperator):
     :param records: the staged batch (templated): an upstream task's XCom dict, or its directory.
     :param contract: a contract packaged with the provider by entity name (``"contacts"``), or the
         path of a contract YAML file (templated).
-    :param integration: the name dead letters and metrics are filed under.
-    :param state_conn_id: the state DB connection; without it, SQLite under ``$AIRFLOW_HOME``.
+    :param integration: the name dead letters and metrics are filed under (templated).
+    :param state_conn_id: the state DB connection (templated); without it, SQLite under
+        ``$AIRFLOW_HOME`` on a single-machine executor.
     :param redact: fields of rejected records stored in dead letters as salted hashes only.
     :param max_failure_ratio: the rejected share above which the task fails.
     :param processes: 2 to normalize half of the batch in a second process.
     :param staging_root: where the good records are staged (default under ``$AIRFLOW_HOME``).
     """
 
-    template_fields: Sequence[str] = ("records", "contract", "integration", "staging_root")
+    template_fields: Sequence[str] = (
+        *ReliableOperator.template_fields,
+        "records",
+        "contract",
+        "staging_root",
+    )
     ui_color = "#eef3fd"
 
     def __init__(
@@ -49,18 +54,16 @@ class ValidateRecordsOperator(BaseOperator):
         integration: str,
         state_conn_id: str = STATE_CONN_ID,
         redact: Collection[str] = (),
-        max_failure_ratio: float = 0.05,
+        max_failure_ratio: float = DEFAULT_MAX_FAILURE_RATIO,
         processes: int = 1,
         staging_root: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(integration=integration, state_conn_id=state_conn_id, **kwargs)
         self.records = records
         self.contract = contract
-        self.integration = integration
-        self.state_conn_id = state_conn_id
         self.redact = tuple(redact)
-        self.max_failure_ratio = max_failure_ratio
+        self.max_failure_ratio = checked_ratio(max_failure_ratio)
         self.processes = processes
         self.staging_root = staging_root
 
@@ -68,21 +71,21 @@ class ValidateRecordsOperator(BaseOperator):
         """Validate, stage the good records, dead-letter the rest; return the batch and counts."""
         from reliable_api.deadletter.replay import REPLAY_KEY
         from reliable_api.deadletter.store import DeadLetterStore
-        from reliable_api.exceptions import FailureBudgetExceeded
-        from reliable_api.monitoring.recorder import RecordedRun
+        from reliable_api.operators.base import enforce_failure_budget
         from reliable_api.staging.files import read_records
         from reliable_api.state.engine import state_engine
         from reliable_api.state.task import TaskIdentity
         from reliable_api.validation.boundary import validate_batch
 
-        with RecordedRun(context, self.integration, state_conn_id=self.state_conn_id) as run:
+        integration = self.integration_name(context)
+        with self.recorded(context) as run:
             task = TaskIdentity.from_context(context)
             contract = self._contract()
             batch = validate_batch(list(read_records(self.records)), contract, processes=self.processes)
             staged = self._stage(batch.good, context)
             engine = state_engine(self.state_conn_id)
             failures = [(item.key, item.record, item.error()) for item in batch.rejected]
-            DeadLetterStore(engine, redact=self.redact).add_many(self.integration, failures, task)
+            DeadLetterStore(engine, redact=self.redact).add_many(integration, failures, task)
             counts = {"records": batch.total, "good": len(batch.good), "rejected": len(batch.rejected)}
             reasons = batch.reasons()
             run.add_details({**counts, "reasons": reasons, "validation": batch.summary})
@@ -92,11 +95,8 @@ class ValidateRecordsOperator(BaseOperator):
                 records_written=len(batch.good),
                 dead_lettered=len(batch.rejected),
             )
-            self.log.info("Validated %s against %s: %s", self.integration, contract.entity, counts)
-            if batch.total and len(batch.rejected) / batch.total > self.max_failure_ratio:
-                raise FailureBudgetExceeded(
-                    failed=len(batch.rejected), total=batch.total, max_failure_ratio=self.max_failure_ratio
-                )
+            self.log.info("Validated %s against %s: %s", integration, contract.entity, counts)
+            enforce_failure_budget(len(batch.rejected), batch.total, self.max_failure_ratio)
         result = {**staged, **counts, "reasons": reasons}
         if isinstance(self.records, Mapping) and REPLAY_KEY in self.records:
             result[REPLAY_KEY] = self.records[REPLAY_KEY]  # the upsert settles the replay

@@ -51,7 +51,7 @@ def load(tmp_path: Path, staged: dict[str, Any], **kwargs: Any) -> dict[str, Any
         conn_id=CONN_ID,
         table="op_contacts",
         key=["id"],
-        staged=staged,
+        records=staged,
         create={"id": "integer", "email": "text"},
         state_conn_id=STATE_CONN,
         **kwargs,

@@ -164,7 +164,7 @@ def test_db_upsert_records_a_try_that_failed_its_budget(
         conn_id="monitoring_warehouse",
         table="contacts",
         key=["id"],
-        staged=stage(tmp_path, records),
+        records=stage(tmp_path, records),
         create={"id": "integer", "email": "text"},
         integration="warehouse",
         max_failure_ratio=0.0,
