@@ -45,4 +45,5 @@ def test_an_empty_batch_does_nothing(tmp_path: Path) -> None:
         "dead_lettered": 0,
         "duplicates_in_batch": 0,
         "requests": 0,
+        "resolved_lost": 0,
     }
