@@ -45,13 +45,12 @@ def create_table(
     *,
     key: Sequence[str],
     schema: str | None,
-    hash_column: str | None,
 ) -> None:
-    """Create ``table`` with ``columns`` (name -> type), a primary key on ``key``, the hash column.
+    """Create ``table`` with ``columns`` (name -> type) and a primary key on ``key``.
 
     Does nothing when the table exists (it is then checked like any other target).
     """
-    from sqlalchemy import Column, MetaData, String, Table
+    from sqlalchemy import Column, MetaData, Table
 
     missing = [name for name in key if name not in columns]
     if missing:
@@ -64,14 +63,15 @@ def create_table(
             Column(name, _sql_type(kind, is_key=name in key), primary_key=name in key, autoincrement=False)
             for name, kind in columns.items()
         ),
-        *([Column(hash_column, String(64))] if hash_column else []),
         schema=schema,
     )
     target.create(engine, checkfirst=True)
 
 
-def target_columns(engine: Engine, table: str, *, key: Sequence[str], schema: str | None) -> list[str]:
-    """The columns of ``table``, after checking that ``key`` is unique there.
+def target_columns(
+    engine: Engine, table: str, *, key: Sequence[str], schema: str | None
+) -> dict[str, TypeEngine[Any]]:
+    """The columns of ``table`` and their types, after checking that ``key`` is unique there.
 
     :raises ConfigurationError: when the table does not exist, or when no primary key, unique
         constraint or unique index covers exactly the ``key`` columns (an upsert on such a key
@@ -96,4 +96,4 @@ def target_columns(engine: Engine, table: str, *, key: Sequence[str], schema: st
             f"table {name!r} has no primary key or unique constraint on the key columns {list(key)}; "
             "an upsert needs one to recognise existing rows"
         )
-    return [str(column["name"]) for column in inspector.get_columns(table, schema=schema)]
+    return {str(column["name"]): column["type"] for column in inspector.get_columns(table, schema=schema)}

@@ -26,11 +26,13 @@ class DbUpsertOperator(ReliableOperator):
 
     The connection's hook (``BaseHook.get_connection(conn_id).get_hook()``, a common-sql
     ``DbApiHook``) gives the SQLAlchemy engine; the upsert itself is
-    :func:`~reliable_api.idempotency.db_upsert.upsert_records`: dialect-native, in batches, writing
-    only new rows and rows whose content hash changed, so a re-run with the same input writes
-    nothing. Records it refuses (no key, values JSON cannot hold) go to the dead-letter queue in
-    the state DB with their reason; the task goes on unless more than ``max_failure_ratio`` of the
-    records were refused. Given the output of a
+    :func:`~reliable_api.idempotency.db_upsert.upsert_staged`: the staged JSON Lines go to the
+    database as they are and the database extracts, casts and compares them, in batches, writing
+    only new rows and rows whose values changed, so a re-run with the same input writes nothing.
+    Records it refuses (no key, a field the table has no column for, a value the database refuses,
+    a key repeated with other values) go to the dead-letter queue in the state DB with their
+    reason and, for a refused value, the column; the rest loads, and the task goes on unless more
+    than ``max_failure_ratio`` of the records were refused. Given the output of a
     :class:`~reliable_api.operators.replay.ReplayDeadLettersOperator` (directly or through
     validation), it resolves the replayed dead letters that came through.
 
@@ -102,9 +104,8 @@ class DbUpsertOperator(ReliableOperator):
 
         from reliable_api.deadletter.queue import DeadLetterQueue
         from reliable_api.deadletter.replay import settle_replay
-        from reliable_api.idempotency.db_upsert import upsert_records
+        from reliable_api.idempotency.db_upsert import upsert_staged
         from reliable_api.operators.base import enforce_failure_budget
-        from reliable_api.staging.files import read_records
         from reliable_api.state.engine import state_engine
         from reliable_api.state.task import TaskIdentity
 
@@ -112,10 +113,10 @@ class DbUpsertOperator(ReliableOperator):
             connection: Any = BaseHook.get_connection(self.conn_id)  # get_hook() is untyped in Airflow
             engine = connection.get_hook().get_sqlalchemy_engine()
             try:
-                result = upsert_records(
+                result = upsert_staged(
                     engine,
                     self.table,
-                    read_records(self.records),
+                    self.records,
                     key=self.key,
                     schema=self.schema,
                     columns=self.columns,

@@ -174,19 +174,26 @@ def read_manifest(directory: str | ObjectStoragePath) -> StagedBatch | None:
     return StagedBatch(path=str(path), records=int(data["records"]), parts=list(data["parts"]))
 
 
-def read_records(batch: StagedBatch | Mapping[str, Any] | str) -> Iterator[dict[str, Any]]:
-    """Yield the records of a staged batch in the order they were written.
+def staged_batch(batch: StagedBatch | Mapping[str, Any] | str) -> StagedBatch:
+    """The :class:`StagedBatch` of ``batch``: itself, its XCom dict, or the batch directory.
 
-    :param batch: a :class:`StagedBatch`, its XCom dict, or the batch directory.
     :raises ConfigurationError: when the directory holds no staged batch.
     """
     if isinstance(batch, str):
         found = read_manifest(batch)
         if found is None:
             raise ConfigurationError(f"no staged batch (no {MANIFEST}) at {batch}")
-        batch = found
-    elif not isinstance(batch, StagedBatch):
-        batch = StagedBatch.from_xcom(batch)
+        return found
+    return batch if isinstance(batch, StagedBatch) else StagedBatch.from_xcom(batch)
+
+
+def read_records(batch: StagedBatch | Mapping[str, Any] | str) -> Iterator[dict[str, Any]]:
+    """Yield the records of a staged batch in the order they were written.
+
+    :param batch: a :class:`StagedBatch`, its XCom dict, or the batch directory.
+    :raises ConfigurationError: when the directory holds no staged batch.
+    """
+    batch = staged_batch(batch)
     directory = as_path(batch.path)
     for name in batch.parts:
         # A part is at most part_size records: reading it whole is cheaper than streaming.

@@ -1,0 +1,219 @@
+"""The loader of a database upsert for engines with JSON functions (SQLite, MySQL/MariaDB).
+
+The batch's lines are staged as text (each dialect its own way), then set-based statements do
+the rest: refuse what is not an object, has no key or a non-scalar one, or a field the table has
+no column for; extract and cast the columns into a stage shaped like the table; keep each key's
+last record (refusing earlier ones with other values); leave out the rows whose stored row is
+already equal; merge the rest. A statement the database refuses for some row's value (strict
+types, NOT NULL, CHECK, foreign keys) is then run row by row to set those rows aside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from reliable_api.idempotency.db_upsert_batches import BatchOutcome
+from reliable_api.idempotency.sql_merge import LINE, Target
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from reliable_api.idempotency.db_upsert_batches import LineBatch
+
+RAW, STAGE, REFUSED, LATER = "_rapi_raw", "_rapi_stage", "_rapi_refused", "_rapi_later"
+
+
+class JsonSqlLoader:
+    """Common steps; subclasses stage the raw lines and spell the JSON functions."""
+
+    #: The driver's placeholder for a bound parameter.
+    param = "?"
+    temporary = "TEMP"
+    #: How a temporary table is dropped (SQLite has no DROP TEMP; its temp tables live in "temp").
+    drop = "DROP TABLE IF EXISTS temp.{}"
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    # -- what each dialect spells its own way ------------------------------------------------
+    def stage_raw(self, connection: Connection, batch: LineBatch) -> None:
+        """Create ``RAW`` (n, doc) holding each line of ``batch`` with its 1-based number."""
+        raise NotImplementedError
+
+    def json_type(self, path: str) -> str:
+        """SQL: the JSON type of ``doc`` at ``path`` (``$`` or ``$.name``), lower case, or NULL."""
+        raise NotImplementedError
+
+    def extract(self, column: str) -> str:
+        """SQL: the value of field ``column`` of ``doc``, as the stage's column takes it."""
+        raise NotImplementedError
+
+    def unknown_fields(self) -> str:
+        """SQL: the fields of ``doc`` that are no column of the table, comma-separated, or NULL."""
+        raise NotImplementedError
+
+    def refused(self, error: BaseException | None) -> bool:
+        """Whether the driver's ``error`` means "the database refused a row's data"."""
+        raise NotImplementedError
+
+    # -- the steps ---------------------------------------------------------------------------
+    def load(self, connection: Connection, batch: LineBatch) -> BatchOutcome:
+        """Merge ``batch`` inside the caller's transaction."""
+        t = self.target
+        self._drop(connection)
+        connection.exec_driver_sql(
+            f"CREATE {self.temporary} TABLE {REFUSED} (n integer, reason text, message text)"
+        )
+        self.stage_raw(connection, batch)
+        connection.exec_driver_sql(self._refusals())
+        connection.exec_driver_sql(
+            f"CREATE {self.temporary} TABLE {STAGE} AS SELECT 0 AS {LINE}, {t.column_list()} "
+            f"FROM {t.name} WHERE 1 = 0"
+        )
+        extract = ", ".join(self.extract(name) for name in t.columns)
+        self._each_row(
+            connection,
+            lambda where: (
+                f"INSERT INTO {STAGE} ({LINE}, {t.column_list()}) SELECT n, {extract} FROM {RAW} "
+                f"WHERE n NOT IN (SELECT n FROM {REFUSED}) AND {where}"
+            ),
+            RAW,
+            "n",
+        )
+        outcome = BatchOutcome(duplicates=self._drop_duplicates(connection))
+        connection.exec_driver_sql(t.unchanged_rows(STAGE))
+        existing = int(connection.exec_driver_sql(t.existing_rows(STAGE)).scalar_one())
+        staged = int(connection.exec_driver_sql(f"SELECT count(*) FROM {STAGE}").scalar_one())
+        refused_before = self._refused_count(connection)
+        self._each_row(connection, self.merge_sql, STAGE, LINE)
+        # A row the table refused is counted out of the inserts (counted before the merge).
+        outcome.updated = existing
+        outcome.inserted = staged - existing - (self._refused_count(connection) - refused_before)
+        rows = connection.exec_driver_sql(f"SELECT n, reason, message FROM {REFUSED} ORDER BY n").all()
+        outcome.refused = [(int(n), str(reason), str(message)) for n, reason, message in rows]
+        self._drop(connection)
+        return outcome
+
+    def merge_sql(self, where: str) -> str:
+        """The dialect's upsert of the rows of ``STAGE`` that match ``where`` into the table."""
+        t = self.target
+        # The WHERE also keeps SQLite from reading ON CONFLICT as a join constraint of the SELECT.
+        return (
+            f"INSERT INTO {t.name} AS t ({t.column_list()}) "
+            f"SELECT {t.column_list()} FROM {STAGE} WHERE {where} "
+            f"ON CONFLICT ({', '.join(t.q(k) for k in t.key)}) DO UPDATE SET {t.set_list('excluded.{}')} "
+            f"WHERE NOT ({t.same('t', 'excluded')})"
+        )
+
+    def _refusals(self) -> str:
+        """One ``INSERT INTO REFUSED`` of every raw line that is no record with a usable key."""
+        checks = [
+            (
+                f"coalesce({self.json_type('$')}, '') <> 'object'",
+                "'not_a_record'",
+                "'not a record (a JSON object)'",
+            )
+        ]
+        for name in self.target.key:
+            kind = self.json_type(f"$.{name}")
+            checks.append(
+                (
+                    f"{kind} IS NULL OR {kind} = 'null' OR {self.extract(name)} = ''",
+                    "'missing_key'",
+                    f"'record has no value for natural key field ''{name}'''",
+                )
+            )
+            checks.append(
+                (
+                    f"{kind} IN ('object', 'array')",
+                    "'invalid_key'",
+                    f"'natural key field ''{name}'' is not a scalar'",
+                )
+            )
+        unknown = self.unknown_fields()
+        listed = self.concat("'fields the table has no column for: '", unknown)
+        checks.append((f"{unknown} IS NOT NULL", "'unknown_field'", listed))
+        reason = " ".join(f"WHEN {when} THEN {why}" for when, why, _ in checks)
+        message = " ".join(f"WHEN {when} THEN {text}" for when, _, text in checks)
+        return (
+            f"INSERT INTO {REFUSED} (n, reason, message) SELECT n, reason, message FROM "
+            f"(SELECT n, CASE {reason} END AS reason, CASE {message} END AS message FROM {RAW}) x "
+            "WHERE reason IS NOT NULL"
+        )
+
+    def concat(self, *parts: str) -> str:
+        """SQL concatenation of ``parts``."""
+        return " || ".join(parts)
+
+    def _drop_duplicates(self, connection: Connection) -> int:
+        """Keep each key's last record; refuse earlier ones with other values; count identical ones."""
+        t = self.target
+        connection.exec_driver_sql(
+            f"CREATE {self.temporary} TABLE {LATER} AS SELECT s.{LINE} AS n, l.{LINE} AS later, "
+            f"CASE WHEN {t.same('s', 'l')} THEN 1 ELSE 0 END AS same FROM {STAGE} s JOIN {STAGE} l "
+            f"ON {t.key_match('s', 'l')} AND s.{LINE} < l.{LINE} "
+            f"AND NOT EXISTS (SELECT 1 FROM {STAGE} m WHERE {t.key_match('m', 'l')} AND m.{LINE} > l.{LINE})"
+        )
+        message = self.concat(
+            "'line '",
+            "later",
+            "' of the batch has the same key and other values; the later record was loaded'",
+        )
+        connection.exec_driver_sql(
+            f"INSERT INTO {REFUSED} (n, reason, message) "
+            f"SELECT n, 'duplicate_key', {message} FROM {LATER} WHERE same = 0"
+        )
+        connection.exec_driver_sql(f"DELETE FROM {STAGE} WHERE {LINE} IN (SELECT n FROM {LATER})")
+        return int(connection.exec_driver_sql(f"SELECT count(*) FROM {LATER} WHERE same = 1").scalar_one())
+
+    def reason(self, error: BaseException | None) -> str:
+        """The database's message for a refused row."""
+        return str(error)
+
+    def _refused_count(self, connection: Connection) -> int:
+        return int(connection.exec_driver_sql(f"SELECT count(*) FROM {REFUSED}").scalar_one())
+
+    def _each_row(self, connection: Connection, sql: Callable[[str], str], source: str, line: str) -> None:
+        """Run ``sql("1 = 1")``, or row by row when the database refuses some row's data.
+
+        Row by row, ``sql`` gets "line = this one"; the refused rows are set aside with the
+        database's reason.
+        """
+        from sqlalchemy.exc import DBAPIError
+
+        connection.exec_driver_sql("SAVEPOINT rapi_all")
+        try:
+            connection.exec_driver_sql(sql("1 = 1"))
+            connection.exec_driver_sql("RELEASE SAVEPOINT rapi_all")
+            return
+        except DBAPIError as error:
+            if not self.refused(error.orig):
+                raise
+            connection.exec_driver_sql("ROLLBACK TO SAVEPOINT rapi_all")
+        numbers = (
+            connection.exec_driver_sql(
+                f"SELECT {line} FROM {source} WHERE {line} NOT IN (SELECT n FROM {REFUSED}) ORDER BY {line}"
+            )
+            .scalars()
+            .all()
+        )
+        one = sql(f"{source}.{line} = {self.param}")
+        for number in numbers:
+            connection.exec_driver_sql("SAVEPOINT rapi_row")
+            try:
+                connection.exec_driver_sql(one, (number,))
+                connection.exec_driver_sql("RELEASE SAVEPOINT rapi_row")
+            except DBAPIError as error:
+                if not self.refused(error.orig):
+                    raise
+                connection.exec_driver_sql("ROLLBACK TO SAVEPOINT rapi_row")
+                connection.exec_driver_sql(
+                    f"INSERT INTO {REFUSED} (n, reason, message) "
+                    f"VALUES ({self.param}, 'db_refused', {self.param})",
+                    (number, self.reason(error.orig)),
+                )
+
+    def _drop(self, connection: Connection) -> None:
+        for name in (RAW, STAGE, REFUSED, LATER):
+            connection.exec_driver_sql(self.drop.format(name))

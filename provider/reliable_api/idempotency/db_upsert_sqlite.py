@@ -1,0 +1,52 @@
+"""SQLite loader of a database upsert: the batch as one JSON array, read by ``json_each``.
+
+The batch's lines joined by commas are one bound parameter, so SQLite parses every record in C;
+``->>`` extracts each field (true and false as 1 and 0, objects and arrays as JSON text).
+SQLite converts by column affinity instead of refusing a value, so only the table's own rules
+(NOT NULL, CHECK, foreign keys, STRICT tables) refuse rows here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reliable_api.idempotency.db_upsert_json_sql import RAW, JsonSqlLoader
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from reliable_api.idempotency.db_upsert_batches import LineBatch
+
+
+class SqliteLoader(JsonSqlLoader):
+    """:class:`JsonSqlLoader` spelled for SQLite's JSON1 functions."""
+
+    def stage_raw(self, connection: Connection, batch: LineBatch) -> None:
+        """``RAW`` from ``json_each`` over the batch as one JSON array (lines are JSON values)."""
+        array = "[" + batch.data.rstrip(b"\n").replace(b"\n", b",").decode() + "]"
+        connection.exec_driver_sql(
+            f"CREATE TEMP TABLE {RAW} AS SELECT key + 1 AS n, type AS kind, value AS doc FROM json_each(?)",
+            (array,),
+        )
+
+    def json_type(self, path: str) -> str:
+        """``json_type(doc, path)``; for the record itself, its type as ``json_each`` gave it.
+
+        (``json_each`` gives JSON text only for objects and arrays: a string is not JSON text.)
+        """
+        return "kind" if path == "$" else f"json_type(doc, '{path}')"
+
+    def extract(self, column: str) -> str:
+        """``doc ->> '$.column'``."""
+        return f"doc ->> '$.{column}'"
+
+    def unknown_fields(self) -> str:
+        """The object's keys outside the table's columns, by ``json_each``."""
+        known = ", ".join(f"'{name}'" for name in self.target.known)
+        return f"(SELECT group_concat(key, ', ') FROM json_each(doc) WHERE key NOT IN ({known}))"
+
+    def refused(self, error: BaseException | None) -> bool:
+        """Constraint failures (NOT NULL, CHECK, UNIQUE, foreign key, STRICT types)."""
+        import sqlite3
+
+        return isinstance(error, sqlite3.IntegrityError)
