@@ -10,7 +10,17 @@ from hypothesis import strategies as st
 from reliable_api.testing.sandbox.config import SandboxConfig
 from reliable_api.testing.sandbox.faults import Fault, FaultPlan, fault_draw, request_identity
 
-FAULTY = SandboxConfig(seed=11, p_500=0.1, p_502=0.1, p_503=0.1, p_slow=0.1, p_reset=0.1, p_malformed=0.1)
+FAULTY = SandboxConfig(
+    seed=11,
+    p_500=0.1,
+    p_502=0.1,
+    p_503=0.1,
+    p_slow=0.1,
+    p_reset=0.1,
+    p_malformed=0.1,
+    p_lost_502=0.1,
+    p_lost_stall=0.1,
+)
 
 
 def faults_by_identity(config: SandboxConfig, arrivals: list[str]) -> dict[str, list[Fault]]:
@@ -47,7 +57,7 @@ def test_frequencies_follow_the_probabilities() -> None:
     plan = FaultPlan()
     counts = Counter(plan.decide(FAULTY, f"request {n}") for n in range(60_000))
     for fault in Fault:
-        expected = 0.4 if fault is Fault.NONE else 0.1
+        expected = 0.2 if fault is Fault.NONE else 0.1
         assert abs(counts[fault] / 60_000 - expected) < 0.01, fault
 
 

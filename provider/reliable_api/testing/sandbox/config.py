@@ -17,7 +17,16 @@ from typing import Any
 
 RETRY_AFTER_FORMATS = ("seconds", "http-date")
 LEGACY_RESET_FORMATS = ("epoch", "delta")
-FAULT_PROBABILITIES = ("p_500", "p_502", "p_503", "p_slow", "p_reset", "p_malformed")
+FAULT_PROBABILITIES = (
+    "p_500",
+    "p_502",
+    "p_503",
+    "p_slow",
+    "p_reset",
+    "p_malformed",
+    "p_lost_502",
+    "p_lost_stall",
+)
 
 #: CLI flags that are not simply the field name with dashes.
 CLI_FLAGS = {"api_keys": "--api-key"}
@@ -73,7 +82,9 @@ class SandboxConfig:
     )
     lookup: bool = field(default=True, metadata=_help("serve GET /v1/{resource}/search"))
     batch: bool = field(default=True, metadata=_help("serve POST /v1/{resource}/batch"))
-    idempotency: bool = field(default=True, metadata=_help("honour the Idempotency-Key header"))
+    idempotency: bool = field(
+        default=True, metadata=_help("honour the Idempotency-Key header; off, it is ignored as most APIs do")
+    )
 
     p_500: float = field(default=0.0, metadata=_help("probability of a 500 response"))
     p_502: float = field(default=0.0, metadata=_help("probability of a 502 response"))
@@ -82,6 +93,15 @@ class SandboxConfig:
     slow_seconds: float = field(default=5.0, metadata=_help("delay of a slow response"))
     p_reset: float = field(default=0.0, metadata=_help("probability of a connection reset"))
     p_malformed: float = field(default=0.0, metadata=_help("probability of a 200 with truncated JSON"))
+    p_lost_502: float = field(
+        default=0.0, metadata=_help("probability of serving a request (a create commits) and answering 502")
+    )
+    p_lost_stall: float = field(
+        default=0.0,
+        metadata=_help(
+            "probability of serving a request, then holding the answer --slow-seconds and sending 504"
+        ),
+    )
     fail_404: tuple[str, ...] = field(
         default=(), metadata=_help("ids or natural keys that always get 404 (comma-separated)")
     )

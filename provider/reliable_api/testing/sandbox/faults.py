@@ -33,6 +33,13 @@ class Fault(enum.Enum):
     SLOW = "slow"
     RESET = "reset"
     MALFORMED = "malformed"
+    LOST_502 = "lost_502"
+    LOST_STALL = "lost_stall"
+
+
+#: Faults that serve the request (a create commits) and lose its answer: what a client cannot tell
+#: from a failure before the API acted, and why a create without a key must be looked up after one.
+LOST_ANSWERS = frozenset({Fault.LOST_502, Fault.LOST_STALL})
 
 
 def request_identity(

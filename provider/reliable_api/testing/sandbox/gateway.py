@@ -22,7 +22,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reliable_api.testing.sandbox.errors import ApiError
-from reliable_api.testing.sandbox.faults import Fault, request_identity
+from reliable_api.testing.sandbox.faults import LOST_ANSWERS, Fault, request_identity
 from reliable_api.testing.sandbox.headers import rate_limit_headers, retry_after
 from reliable_api.testing.sandbox.idempotency import StoredResponse, request_fingerprint
 from reliable_api.testing.sandbox.state import SandboxState
@@ -42,6 +42,11 @@ FAULT_RESPONSES: dict[Fault, tuple[int, bytes, bytes]] = {
     Fault.ERROR_502: (502, b"text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
     Fault.ERROR_503: (503, b"application/json", b'{"error":{"type":"unavailable","message":"injected"}}'),
     Fault.MALFORMED: (200, b"application/json", b'{"data":[{"id":"con_000001","email":"ada@exa'),
+}
+#: What a client gets instead of the answer of a request that was served (see ``LOST_ANSWERS``).
+LOST_RESPONSES: dict[Fault, tuple[int, bytes, bytes]] = {
+    Fault.LOST_502: FAULT_RESPONSES[Fault.ERROR_502],
+    Fault.LOST_STALL: (504, b"text/html", b"<html><body><h1>504 Gateway Time-out</h1></body></html>"),
 }
 
 
@@ -239,6 +244,12 @@ class Gateway:
             await send_response(send, status, fault_body, [(b"content-type", content_type)])
         elif fault is Fault.RESET:
             await reset_connection(raw_send, receive)
+        elif fault in LOST_ANSWERS:
+            await self._run(scope, replaying(body, receive), _discard, client, key, body, 0.0)
+            if fault is Fault.LOST_STALL:  # past the client's read timeout: it has given up
+                await asyncio.sleep(config.slow_seconds)
+            status, content_type, fault_body = LOST_RESPONSES[fault]
+            await send_response(send, status, fault_body, [(b"content-type", content_type)])
         else:
             # A slow request is served in full after its delay, even if the client gave up.
             delay = config.slow_seconds if fault is Fault.SLOW else 0.0
@@ -272,6 +283,10 @@ class Gateway:
         finally:
             if key is not None:
                 keys.finish(client, key, recorder.response())
+
+
+async def _discard(message: Message) -> None:
+    """A ``send`` for an answer that is lost on its way back."""
 
 
 def _json_or_none(body: bytes) -> object:
