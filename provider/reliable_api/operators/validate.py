@@ -6,6 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reliable_api.defaults import STATE_CONN_ID
+from reliable_api.exceptions import ConfigurationError
 from reliable_api.operators.base import DEFAULT_MAX_FAILURE_RATIO, ReliableOperator, checked_ratio
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class ValidateRecordsOperator(ReliableOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, stage the good records, dead-letter the rest; return the batch and counts."""
+        require_great_expectations()
         from reliable_api.deadletter.replay import REPLAY_KEY
         from reliable_api.deadletter.store import DeadLetterStore
         from reliable_api.operators.base import enforce_failure_budget
@@ -115,3 +117,14 @@ class ValidateRecordsOperator(ReliableOperator):
         writer = StagedWriter(task_instance_dir(context["ti"], self.staging_root))
         writer.write(good)
         return writer.close().to_xcom()
+
+
+def require_great_expectations() -> None:
+    """:raises ConfigurationError: saying which extra to install when Great Expectations is missing."""
+    from importlib.util import find_spec
+
+    if find_spec("great_expectations") is None:
+        raise ConfigurationError(
+            "ValidateRecordsOperator needs Great Expectations: "
+            "pip install 'airflow-provider-reliable-api[validation]'"
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from typing import Any
 
 import pytest
@@ -89,3 +90,12 @@ def test_the_dead_letters_link_is_the_dlq_page_of_the_tasks_run(monkeypatch: pyt
         "https://airflow.example.com/reliable-api/dlq?integration=crm_contacts&dag_id=crm_contacts_sync"
         "&run_id=scheduled__2026-12-01T00%3A00%3A00%2B00%3A00"
     )
+
+
+def test_validation_without_great_expectations_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reliable_api.operators.validate import require_great_expectations
+
+    require_great_expectations()  # installed here
+    monkeypatch.setitem(sys.modules, "great_expectations", None)  # as if it were not installed
+    with pytest.raises(ConfigurationError, match=r"airflow-provider-reliable-api\[validation\]"):
+        require_great_expectations()
