@@ -9,6 +9,8 @@ input's length. A table-level expectation that fails raises
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ from reliable_api.exceptions import RecordRejected
 
 if TYPE_CHECKING:
     from reliable_api.validation.contract import Contract
+
+log = logging.getLogger(__name__)
 
 #: The reason counted for a record that failed Great Expectations, before the expectation's name.
 EXPECTATION_REASON = "expectation"
@@ -66,8 +70,18 @@ def validate_batch(
     """
     from reliable_api.validation.expectations import evaluate
     from reliable_api.validation.normalize import normalize_records
+    from reliable_api.validation.quiet import quiet_great_expectations
 
+    started = time.monotonic()
     normalized = normalize_records(records, contract, processes=processes)
+    log.info(
+        "Normalized %d records in %.1f s: %d rejected; checking %d expectations on the %d others",
+        len(records),
+        time.monotonic() - started,
+        len(normalized.rejected),
+        len(contract.expectations),
+        len(normalized.good),
+    )
     batch = ValidatedBatch()
     for rejected in normalized.rejected:
         reasons = tuple(rejection.reason for rejection in rejected.rejections)
@@ -78,8 +92,11 @@ def validate_batch(
         batch.rejected.append(
             Quarantined(key, rejected.record, reasons, f"normalization failed: {described}")
         )
-    result = evaluate(normalized.good, contract.expectations, contract.natural_key)
+    started = time.monotonic()
+    with quiet_great_expectations():
+        result = evaluate(normalized.good, contract.expectations, contract.natural_key)
     good, failed = result.split(normalized.good)
+    log.info("Great Expectations checked them in %.1f s: %d failed", time.monotonic() - started, len(failed))
     batch.good = [dict(record) for record in good]
     for record, failure in failed:
         reasons = tuple(f"{EXPECTATION_REASON}:{name}" for name in failure.failed)

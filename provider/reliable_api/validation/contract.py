@@ -17,6 +17,7 @@ and the file. The layout::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -28,6 +29,8 @@ import yaml
 
 from reliable_api.exceptions import ContractError
 from reliable_api.validation.normalizers import FIELD_TYPES, NORMALIZERS, Defaults
+
+log = logging.getLogger(__name__)
 
 UNDECLARED_FIELD_POLICIES = ("keep", "drop", "reject")
 _TOP_KEYS = frozenset(
@@ -105,6 +108,13 @@ def load_contract(path: str | Path, *, check_expectations: bool = True) -> Contr
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContractError(
+            f"contract={source!r}: no such file (resolved to {Path(path).resolve()}); give the path "
+            "of a contract YAML that exists, e.g. contract='/opt/airflow/dags/contracts/contacts.yaml', "
+            "or the name of a shipped contract, e.g. contract='contacts' "
+            f"(shipped: {', '.join(shipped_contracts())})"
+        ) from None
     except OSError as error:
         raise ContractError(f"{source}: cannot read the contract: {error.strerror}") from None
     return parse_contract(text, source, check_expectations=check_expectations)
@@ -116,8 +126,18 @@ def packaged_contract(entity: str, *, check_expectations: bool = True) -> Contra
     try:
         text = resource.read_text(encoding="utf-8")
     except OSError:
-        raise ContractError(f"no contract for {entity!r} is shipped with the provider") from None
+        raise ContractError(
+            f"contract={entity!r}: no contract of that name is shipped with the provider "
+            f"(shipped: {', '.join(shipped_contracts())}); for your own, give its YAML path, "
+            "e.g. contract='/opt/airflow/dags/contracts/orders.yaml'"
+        ) from None
     return parse_contract(text, str(resource), check_expectations=check_expectations)
+
+
+def shipped_contracts() -> list[str]:
+    """The names of the contracts shipped with the provider."""
+    folder = resources.files("reliable_api.validation") / "contracts"
+    return sorted(item.name.removesuffix(".yaml") for item in folder.iterdir() if item.name.endswith(".yaml"))
 
 
 def parse_contract(text: str, source: str, *, check_expectations: bool = True) -> Contract:
@@ -164,7 +184,12 @@ def check_expectation_types(expectations: tuple[ExpectationSpec, ...], source: s
     :raises ContractError: naming an unknown type, an unknown or missing argument, or a value GX
         refuses.
     """
-    import great_expectations.expectations as gx_expectations
+    from reliable_api.validation.quiet import quiet_great_expectations
+
+    if expectations:
+        log.info("Checking the contract's %d expectations against Great Expectations", len(expectations))
+    with quiet_great_expectations():
+        import great_expectations.expectations as gx_expectations
 
     for spec in expectations:
         cls = getattr(gx_expectations, spec.type, None)
@@ -257,9 +282,13 @@ def _expectations(value: Any, declared: set[str], source: str) -> tuple[Expectat
         ((name, kwargs),) = item.items()
         kwargs = _mapping(kwargs, f"the arguments of {name}", source)
         columns = [kwargs[key] for key in _COLUMN_ARGUMENTS if key in kwargs]
-        columns += [column for key in _COLUMN_LIST_ARGUMENTS for column in kwargs.get(key, [])]
+        for key in _COLUMN_LIST_ARGUMENTS:
+            listed = kwargs.get(key, [])
+            if not isinstance(listed, list):
+                raise ContractError(f"{source}: {name}: {key!r} must be a list of field names")
+            columns += listed
         for column in columns:
-            if column not in declared:
+            if not isinstance(column, str) or column not in declared:
                 raise ContractError(
                     f"{source}: {name} names column {column!r}, which is not a declared field"
                 )
