@@ -93,7 +93,7 @@ def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
 
 
 def test_a_missing_file_is_a_contract_error(tmp_path: Path) -> None:
-    with pytest.raises(ContractError, match="nope.yaml': no such file"):
+    with pytest.raises(ContractError, match=r"nope\.yaml': no such file"):
         load_contract(tmp_path / "nope.yaml")
     with pytest.raises(ContractError, match="cannot read the contract"):
         load_contract(tmp_path)  # a directory
