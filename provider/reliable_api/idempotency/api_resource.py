@@ -99,8 +99,11 @@ class ApiResource:
     batch_id_field: str = "id"
 
     def __post_init__(self) -> None:
-        if not self.natural_key:
-            raise ConfigurationError("natural_key must name at least one field")
+        key = self.natural_key
+        if isinstance(key, str) or not isinstance(key, (tuple, list)) or not key:
+            raise ConfigurationError(f"natural_key must be a list of at least one field name, got {key!r}")
+        if not isinstance(self.lookup_params, Mapping):
+            raise ConfigurationError(f"lookup_params must be a mapping, got {self.lookup_params!r}")
         _check_template("update_path", self.update_path, required={"id"})
         _check_template("create_path", self.create_path, required=set())
         if self.lookup_path is not None:
@@ -129,6 +132,8 @@ class ApiResource:
 
 
 def _check_template(name: str, template: str, *, required: set[str]) -> None:
+    if not isinstance(template, str):
+        raise ConfigurationError(f"{name} must be a path, got {template!r}")
     try:
         fields = {parsed[1] for parsed in string.Formatter().parse(template) if parsed[1] is not None}
     except ValueError as error:

@@ -148,7 +148,7 @@ def _settings(options: Mapping[str, Any], defaults: Defaults) -> tuple[tuple[str
     zone_name = option(options, "timezone", str, defaults.timezone)
     try:
         zone = pendulum.timezone(zone_name)
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, OSError):  # OSError: a folder of zones such as "US"
         raise ContractError(f"unknown timezone {zone_name!r}") from None
     min_year = option(options, "min_year", int, 1)
     max_year = option(options, "max_year", int, 9999)
