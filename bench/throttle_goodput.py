@@ -1,12 +1,18 @@
 """Goodput under a shared rate limit: this provider's hook against the peers, side by side.
 
-The sandbox enforces R requests/s with a burst of 1. Eight worker processes call it for a fixed
-time through each client; the table shows goodput (2xx per second, and as a share of R), 429s,
-failed calls (errors that reached the caller after the client's own retries), the highest rate the
-sandbox admitted in any 1-second window, and requests sent before a 429's Retry-After had passed.
+Two limiters enforce R requests/s with no tolerance: the sandbox (GCRA, burst 1, R = 50) and
+nginx ``limit_req`` without ``burst`` (R = 20, Debian's nginx-light, installed when missing) in
+front of a static file. Worker processes call it for a fixed time through each client; the table
+shows goodput (2xx per second, and as a share of R), 429s, failed calls (errors that reached the
+caller after the client's own retries), the highest rate admitted in any 1-second window, and
+requests sent before a 429's Retry-After had passed (sandbox only). ``reference`` is 15 lines of
+requests + time.sleep to an absolute schedule, one process: what this machine allows. The
+``two-windows`` row adds a second nginx zone, 300/min with ``burst=300``, and runs 3 minutes;
+its ``xR`` is against the most a perfect client could get (the burst, then 5/s).
 
     python bench/throttle_goodput.py                 # every scenario, 30 s each
     python bench/throttle_goodput.py --duration 10 --only ours-redis httphook
+    python bench/throttle_goodput.py --only nginx-reference nginx-ours-1
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -23,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nginx_limit import NginxServer, Zone  # bench/, the script's folder
 from reliable_api.testing.sandbox.server import SandboxServer
 
 PATH = "/v1/contacts/con_000001"
@@ -40,6 +48,15 @@ class Scenario:
     backend: str = "memory"
     adaptive: bool = False
     sandbox: dict[str, Any] = field(default_factory=dict)
+    nginx: tuple[Zone, ...] = ()  # in front of a static file instead of the sandbox
+    workers: int | None = None  # None: --workers
+    duration: float | None = None  # None: --duration
+    quota: str = ""  # windows after the first, added to rate_limit: ", 300/min"
+
+
+NGINX_RATE = 20.0
+STRICT = Zone("api", f"{NGINX_RATE:g}r/s")
+QUOTA = Zone("quota", "300r/m", burst=300)
 
 
 SCENARIOS = (
@@ -59,11 +76,50 @@ SCENARIOS = (
         adaptive=True,
         sandbox={"retry_after": False, "ratelimit_headers": False, "legacy_headers": False},
     ),
+    Scenario("nginx-reference", "reference", nginx=(STRICT,), workers=1),
+    Scenario("nginx-reference-0.97R", "reference", rate_factor=0.97, nginx=(STRICT,), workers=1),
+    Scenario("nginx-ours-1", "ours", backend="sqlite", adaptive=True, nginx=(STRICT,), workers=1),
+    Scenario("nginx-ours-1-fixed", "ours", backend="sqlite", nginx=(STRICT,), workers=1),
+    Scenario("nginx-ours-sqlite", "ours", backend="sqlite", adaptive=True, nginx=(STRICT,)),
+    Scenario("nginx-ours-postgres", "ours", backend="postgres", adaptive=True, nginx=(STRICT,)),
+    Scenario("nginx-ours-redis", "ours", backend="redis", adaptive=True, nginx=(STRICT,)),
+    Scenario(
+        "nginx-ours-redis-2R-adaptive",
+        "ours",
+        rate_factor=2.0,
+        backend="redis",
+        adaptive=True,
+        nginx=(STRICT,),
+    ),
+    Scenario(
+        "nginx-two-windows-redis",
+        "ours",
+        backend="redis",
+        adaptive=True,
+        nginx=(STRICT, QUOTA),
+        duration=180.0,
+        quota=", 300/min",
+    ),
 )
 
 
 def make_caller(scenario: Scenario, url: str, rate: float, run_id: str = "") -> Callable[[], bool]:
     """A function that makes one call through the scenario's client; True when it got a 2xx."""
+    if scenario.client == "reference":
+        import requests
+
+        session = requests.Session()
+        interval, schedule = 1 / (rate * scenario.rate_factor), [0.0]
+
+        def on_schedule() -> bool:
+            now = time.monotonic()
+            schedule[0] = schedule[0] or now
+            if schedule[0] > now:
+                time.sleep(schedule[0] - now)
+            schedule[0] += interval
+            return bool(session.get(url + PATH, timeout=30).ok)
+
+        return on_schedule
     if scenario.client in ("httphook", "httphook_retry"):
         from airflow.providers.http.hooks.http import HttpHook
 
@@ -121,7 +177,7 @@ def worker(scenario: Scenario, url: str, rate: float, run_id: str, ready: Any, f
 
 def connection_env(scenario: Scenario, url: str, rate: float, pg_url: str, state_dir: str) -> dict[str, str]:
     extra = {
-        "rate_limit": f"{rate * scenario.rate_factor:g}/s",
+        "rate_limit": f"{rate * scenario.rate_factor:g}/s{scenario.quota}",
         "burst": 1,
         "limiter_backend": scenario.backend,
         "adaptive": scenario.adaptive,
@@ -138,21 +194,26 @@ def connection_env(scenario: Scenario, url: str, rate: float, pg_url: str, state
     }
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def run(scenario: Scenario, *, rate: float, workers: int, duration: float, pg_url: str) -> dict[str, Any]:
+    if scenario.nginx:
+        return run_nginx(
+            scenario,
+            workers=scenario.workers or workers,
+            duration=scenario.duration or duration,
+            pg_url=pg_url,
+        )
     with (
         SandboxServer(rate=rate, burst=1, **scenario.sandbox) as sandbox,
         tempfile.TemporaryDirectory() as state,
     ):
         os.environ.update(connection_env(scenario, sandbox.url, rate, pg_url, state))
-        ready = mp.Barrier(workers + 1)
-        run_id = uuid.uuid4().hex
-        failed = mp.Value("l", 0)
-        processes = [
-            mp.Process(target=worker, args=(scenario, sandbox.url, rate, run_id, ready, failed), daemon=True)
-            for _ in range(workers)
-        ]
-        for process in processes:
-            process.start()
+        processes, ready, failed = start_workers(scenario, sandbox.url, rate, workers)
         ready.wait()
         sandbox.reset()
         # Calls still inside a client's retry loop when time is up are neither good nor failed:
@@ -176,6 +237,66 @@ def run(scenario: Scenario, *, rate: float, workers: int, duration: float, pg_ur
         "max_admitted_1s": stats["max_admitted_per_second"],
         "early_after_retry_after": stats["early_requests_after_retry_after"],
     }
+
+
+def start_workers(scenario: Scenario, url: str, rate: float, workers: int) -> tuple[list[Any], Any, Any]:
+    ready = mp.Barrier(workers + 1)
+    run_id = uuid.uuid4().hex
+    failed = mp.Value("l", 0)
+    processes = [
+        mp.Process(target=worker, args=(scenario, url, rate, run_id, ready, failed), daemon=True)
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    return processes, ready, failed
+
+
+def run_nginx(scenario: Scenario, *, workers: int, duration: float, pg_url: str) -> dict[str, Any]:
+    rate = NGINX_RATE
+    with (
+        NginxServer(scenario.nginx, path=PATH, port=free_port()) as nginx,
+        tempfile.TemporaryDirectory() as state,
+    ):
+        os.environ.update(connection_env(scenario, nginx.url, rate, pg_url, state))
+        processes, ready, failed = start_workers(scenario, nginx.url, rate, workers)
+        ready.wait()
+        start = time.time()
+        time.sleep(duration)
+        end = time.time()
+        failed_calls = failed.value
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join()
+        time.sleep(0.2)  # the last log lines
+        stats = nginx.stats(start, end)
+    ok, sent = stats["responses_2xx"], stats["requests_total"]
+    ideal = rate * duration
+    if QUOTA in scenario.nginx:  # the quota's burst, then its rate (5/s) binds
+        ideal = min(ideal, QUOTA.burst + 1 + 5.0 * duration)
+    return {
+        "scenario": scenario.name,
+        "workers": workers,
+        "duration": duration,
+        "goodput": ok / duration,
+        "goodput_ratio": ok / ideal,
+        "429s": stats["rate_limited"],
+        "429_share": stats["rate_limited"] / sent if sent else 0.0,
+        "failed_calls": failed_calls,
+        "max_admitted_1s": stats["max_admitted_per_second"],
+        "max_admitted_60s": max_in_window(stats["admitted_times"], 60.0),
+        "early_after_retry_after": 0,
+    }
+
+
+def max_in_window(times: list[float], seconds: float) -> int:
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while times[first] <= at - seconds:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 def create_postgres_db() -> str:
@@ -218,7 +339,9 @@ def main() -> int:
         columns = ("goodput/s", "xR", "429s", "429%", "failed", "max1s", "early")
         header = f"{'scenario':36} " + " ".join(f"{c:>{max(6, len(c))}}" for c in columns)
         print(
-            f"R = {args.rate:g} req/s, burst 1, {args.workers} processes, {args.duration:g} s each\n{header}"
+            f"sandbox R = {args.rate:g} req/s, nginx R = {NGINX_RATE:g} req/s, burst 1, "
+            f"{args.workers} processes unless named, {args.duration:g} s each unless named; "
+            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n{header}"
         )
         for scenario in chosen:
             row = run(scenario, rate=args.rate, workers=args.workers, duration=args.duration, pg_url=pg_url)
@@ -226,7 +349,13 @@ def main() -> int:
             print(
                 f"{row['scenario']:36} {row['goodput']:9.1f} {row['goodput_ratio']:6.3f} {row['429s']:6d} "
                 f"{row['429_share']:6.1%} {row['failed_calls']:7d} {row['max_admitted_1s']:6d} "
-                f"{row['early_after_retry_after']:6d}",
+                f"{row['early_after_retry_after']:6d}"
+                + (
+                    f"  ({row['workers']} proc, {row['duration']:g} s, max60s {row['max_admitted_60s']})"
+                    if "workers" in row
+                    else ""
+                )
+                + f"  load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
     finally:

@@ -17,16 +17,19 @@ The hooks build these clients from an Airflow connection; tests build them direc
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from reliable_api.exceptions import ConfigurationError, RateLimited
 from reliable_api.http.classify import classify_exception, classify_status
 from reliable_api.http.headers import parse_rate_limit_headers
+from reliable_api.http.limiting import request_limit_key
+from reliable_api.http.quota_headers import parse_quota_headers
 from reliable_api.http.redaction import redact_url
 from reliable_api.http.retry import RetryEvent, RetrySettings, build_async_retrying, build_retrying
 
@@ -38,14 +41,22 @@ if TYPE_CHECKING:
     from reliable_api.throttle.limiter import SharedRateLimiter
 
 
+log = logging.getLogger(__name__)
+
+
 @dataclass
 class RequestCounters:
-    """What one client did, for run metrics: requests sent, 429s, retries, seconds throttled."""
+    """What one client did, for run metrics: requests sent, 429s, retries, seconds throttled.
+
+    ``deferred_seconds``: waits for a slot too long to sleep, handed to the triggerer instead
+    (an exhausted quota, a long pause).
+    """
 
     requests: int = 0
     rate_limited: int = 0
     retries: int = 0
     throttled_seconds: float = 0.0
+    deferred_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         """A JSON-safe copy, e.g. for an operator's summary."""
@@ -68,8 +79,11 @@ class _Engine:
         self.base_url = base_url.rstrip("/") + "/"
         self.settings = settings
         self.limiter = limiter
-        self.retry_settings = RetrySettings.from_http_settings(settings, deadline=settings.retry_deadline)
+        retry_settings = RetrySettings.from_http_settings(settings, deadline=settings.retry_deadline)
+        # With a limiter, a 429 is retried at the limiter's next slot, not after a backoff.
+        self.retry_settings = replace(retry_settings, paced=limiter is not None)
         self.counters = counters if counters is not None else RequestCounters()
+        self._unreadable: set[str] = set()
         self._rng = rng
         self._clock = clock
 
@@ -93,16 +107,44 @@ class _Engine:
             )
         return url
 
-    def take_slot(self) -> None:
+    def limiter_for(
+        self, endpoint: str, params: Mapping[str, Any] | str | None, json: Any
+    ) -> SharedRateLimiter | None:
+        """The limiter this request counts against: the key's own when ``limit_key_field`` is set.
+
+        :raises ConfigurationError: when the request lacks the key field (see
+            :func:`~reliable_api.http.limiting.request_limit_key`).
+        """
+        field = self.settings.limit_key_field
+        if self.limiter is None or not field:
+            return self.limiter
+        return self.limiter.for_key(request_limit_key(field, endpoint=endpoint, params=params, json=json))
+
+    def take_slot(self, limiter: SharedRateLimiter | None, cost: float) -> None:
         """Wait for a slot of the shared limit, or raise :class:`RateLimited` to defer."""
-        if self.limiter is not None:
-            self.counters.throttled_seconds += self.limiter.acquire(max_wait=self.settings.defer_after)
+        if limiter is None:
+            return
+        try:
+            self.counters.throttled_seconds += limiter.acquire(max_wait=self.settings.defer_after, cost=cost)
+        except RateLimited as wait:
+            self.counters.deferred_seconds += wait.retry_after or 0.0
+            raise
 
     def observe(
-        self, status: int, headers: Mapping[str, str], body: bytes, *, method: str, url: str, attempt: int
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        method: str,
+        url: str,
+        attempt: int,
+        limiter: SharedRateLimiter | None,
     ) -> None:
         """Count the response, tell the limiter what the API said, raise the taxonomy's error."""
         self.counters.requests += 1
+        if limiter is not None:
+            self._report_quotas(limiter, headers)
         info = parse_rate_limit_headers(headers)
         error = classify_status(
             status,
@@ -115,10 +157,10 @@ class _Engine:
         )
         if isinstance(error, RateLimited):
             self.counters.rate_limited += status == 429
-            if self.limiter is not None:
-                self.limiter.on_rate_limited(error.retry_after, policy_interval=info.policy_interval)
-        elif error is None and self.limiter is not None:
-            self.limiter.on_success(
+            if limiter is not None:
+                limiter.on_rate_limited(error.retry_after, policy_interval=info.policy_interval)
+        elif error is None and limiter is not None:
+            limiter.on_success(
                 policy_interval=info.policy_interval, remaining=info.remaining, reset_after=info.reset_after
             )
         if error is not None:
@@ -126,6 +168,16 @@ class _Engine:
 
     def count_retry(self, event: RetryEvent) -> None:
         self.counters.retries += 1
+
+    def _report_quotas(self, limiter: SharedRateLimiter, headers: Mapping[str, str]) -> None:
+        """Hand the API's own quota counts to the limiter; an unreadable header is logged once."""
+        for report in parse_quota_headers(headers):
+            if isinstance(report, ValueError):
+                if str(report) not in self._unreadable:
+                    self._unreadable.add(str(report))
+                    log.warning("Ignoring an unreadable quota header (our own count holds): %s", report)
+                continue
+            limiter.on_quota(report.used, report.limit, report.period, source=report.source)
 
 
 class ReliableClient(_Engine):
@@ -166,8 +218,11 @@ class ReliableClient(_Engine):
         json: Any = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
+        cost: float = 1.0,
     ) -> requests.Response:
         """Send one request under the limit with retries; return the successful response.
+
+        :param cost: units of the rate limit this request takes (a bulk call may cost 10).
 
         :raises RateLimited: when the wait for a slot or the API's Retry-After passes
             ``defer_after``: defer and call again later.
@@ -175,6 +230,7 @@ class ReliableClient(_Engine):
         """
         method = method.upper()
         url = self.url_for(endpoint)
+        limiter = self.limiter_for(endpoint, params, json)
         retrying = build_retrying(
             self.retry_settings,
             method=method,
@@ -187,7 +243,7 @@ class ReliableClient(_Engine):
         for attempt in retrying:
             with attempt:
                 number = attempt.retry_state.attempt_number
-                self.take_slot()
+                self.take_slot(limiter, cost)
                 try:
                     response = self.session.request(
                         method,
@@ -202,7 +258,13 @@ class ReliableClient(_Engine):
                 except Exception as exc:  # every transport failure becomes a taxonomy error
                     raise classify_exception(exc, method=method, url=url, attempts=number) from None
                 self.observe(
-                    response.status_code, response.headers, body, method=method, url=url, attempt=number
+                    response.status_code,
+                    response.headers,
+                    body,
+                    method=method,
+                    url=url,
+                    attempt=number,
+                    limiter=limiter,
                 )
                 return response
         raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
@@ -259,12 +321,14 @@ class AsyncReliableClient(_Engine):
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        cost: float = 1.0,
     ) -> httpx.Response:
         """Send one request under the limit with retries; see :meth:`ReliableClient.request`."""
         import httpx
 
         method = method.upper()
         url = self.url_for(endpoint)
+        limiter = self.limiter_for(endpoint, params, json)
         retrying = build_async_retrying(
             self.retry_settings,
             method=method,
@@ -277,7 +341,7 @@ class AsyncReliableClient(_Engine):
         async for attempt in retrying:
             with attempt:
                 number = attempt.retry_state.attempt_number
-                await asyncio.to_thread(self.take_slot)
+                await asyncio.to_thread(self.take_slot, limiter, cost)
                 try:
                     response = await self.client.request(
                         method,
@@ -297,6 +361,7 @@ class AsyncReliableClient(_Engine):
                     method=method,
                     url=url,
                     attempt=number,
+                    limiter=limiter,
                 )
                 return response
         raise AssertionError("tenacity re-raises the last error")  # pragma: no cover

@@ -49,6 +49,8 @@ class RetrySettings:
     :param deadline: seconds from the first attempt after which no retry starts; ``None``: none.
     :param defer_after: a wait the API asks for that is longer than this is not slept in-process.
     :param max_retry_after: the cap on a wait the API asks for (see :func:`classify_response`).
+    :param paced: a shared limiter takes the next slot before each attempt: a 429 is retried at
+        once, and the limiter waits for the pause or the next slot (a backoff would waste slots).
     """
 
     max_retries: int = 5
@@ -57,6 +59,7 @@ class RetrySettings:
     deadline: float | None = DEFAULT_DEADLINE
     defer_after: float = 30.0
     max_retry_after: float = 3600.0
+    paced: bool = False
 
     @classmethod
     def from_http_settings(
@@ -131,16 +134,22 @@ class FullJitterBackoff(wait_base):
     :param base: the first backoff ceiling in seconds.
     :param cap: the largest backoff ceiling in seconds.
     :param rng: returns a number in ``[0, 1)``.
+    :param paced: no wait after a :class:`RateLimited` (see :attr:`RetrySettings.paced`).
     """
 
-    def __init__(self, *, base: float, cap: float, rng: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self, *, base: float, cap: float, rng: Callable[[], float] = random.random, paced: bool = False
+    ) -> None:
         self.base = base
         self.cap = cap
         self.rng = rng
+        self.paced = paced
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         """Return the seconds to wait before the next attempt."""
         error = retry_state.outcome.exception() if retry_state.outcome else None
+        if self.paced and isinstance(error, RateLimited):
+            return 0.0
         return backoff_delay(
             retry_state.attempt_number,
             base=self.base,
@@ -288,7 +297,9 @@ def _strategies(
 
     return {
         "stop": stop,
-        "wait": FullJitterBackoff(base=settings.backoff_base, cap=settings.backoff_cap, rng=rng),
+        "wait": FullJitterBackoff(
+            base=settings.backoff_base, cap=settings.backoff_cap, rng=rng, paced=settings.paced
+        ),
         "retry": RetryTransient(settings, method=method, headers=headers),
         "before": stop.start,
         "before_sleep": before_sleep,

@@ -38,12 +38,42 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
     SettingField(
         "rate_limit",
         "Rate limit",
-        "Requests allowed, shared by every worker: '20/s', '1000/h', '100/10s'. Empty: no limit.",
+        "Requests allowed, shared by every worker: '20/s', '1000/h', '100/10s', or several windows "
+        "at once: '25/s, 100000/d' (a request needs room in each). Empty: no limit.",
         "string",
         None,
     ),
     SettingField(
-        "burst", "Burst", "Requests allowed at once above the steady rate.", "integer", 1, {"minimum": 1}
+        "quota_reset",
+        "Quota reset",
+        "How windows longer than the first refill: rolling (continuously, as a leaky bucket) or "
+        "calendar (all at once at the start of each period, e.g. midnight).",
+        "string",
+        "rolling",
+        {"enum": ["rolling", "calendar"]},
+    ),
+    SettingField(
+        "quota_timezone",
+        "Quota time zone",
+        "IANA time zone of calendar resets, e.g. 'America/New_York' (HubSpot's daily limit).",
+        "string",
+        "UTC",
+    ),
+    SettingField(
+        "limit_key_field",
+        "Limit per key",
+        "Each value of this request field has its own limit: 'json.channel' (a body field), "
+        "'params.tenant' (a query parameter) or 'path.2' (the third path segment).",
+        "string",
+        None,
+    ),
+    SettingField(
+        "burst",
+        "Burst",
+        "Requests allowed at once by the first window (longer windows allow their whole count).",
+        "integer",
+        1,
+        {"minimum": 1},
     ),
     SettingField(
         "limiter_backend",

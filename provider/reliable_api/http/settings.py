@@ -12,7 +12,7 @@ from typing import Any
 
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.http.setting_fields import SETTING_FIELDS, SETTING_NAMES, SettingField
-from reliable_api.throttle.rate import Rate, parse_rate
+from reliable_api.throttle.rate import Rate, parse_rates
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,10 @@ class HttpSettings:
     """Validated reliability settings of one ``reliable_http`` connection."""
 
     rate_limit: Rate | None = None
+    quotas: tuple[Rate, ...] = ()
+    quota_reset: str = "rolling"
+    quota_timezone: str = "UTC"
+    limit_key_field: str | None = None
     burst: int = 1
     limiter_backend: str = "sqlite"
     limiter_conn_id: str | None = None
@@ -50,6 +54,9 @@ class HttpSettings:
             for spec in SETTING_FIELDS
             if values.get(spec.name) not in (None, "")
         }
+        rates = parsed.pop("rate_limit", None)
+        if rates:
+            parsed["rate_limit"], parsed["quotas"] = rates[0], tuple(rates[1:])
         settings = cls(**parsed)
         if settings.backoff_cap < settings.backoff_base:
             raise ConfigurationError(
@@ -65,9 +72,9 @@ _FALSE = {"false", "0", "no", "off"}
 def _coerce(spec: SettingField, value: Any) -> Any:
     name = spec.name
     if isinstance(value, Rate):
-        return value
+        return (value,)
     if name == "rate_limit":
-        return parse_rate(value, field=name)
+        return parse_rates(value, field=name)
     try:
         if spec.json_type == "boolean":
             if isinstance(value, bool):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reliable_api.exceptions import ConfigurationError, TransientError
+from reliable_api.exceptions import ConfigurationError, RateLimited, TransientError
 
 
 def unreachable(backend: str, where: str, error: BaseException) -> ConfigurationError:
@@ -19,3 +19,27 @@ def failed(backend: str, where: str, error: BaseException) -> TransientError:
     :param where: the redacted URL or the path of the store.
     """
     return TransientError(f"limiter backend {backend} at {where} failed: {error}")
+
+
+class QuotaExhausted(RateLimited):
+    """A window of the limit (a quota such as ``100000/d``) has no room until it reopens.
+
+    Raised by the limiter instead of sleeping when the wait passes the caller's ``max_wait``
+    and a window other than the pacing one binds: the operator defers to the triggerer, and an
+    alert names the quota.
+
+    :param quota: the window, as :func:`~reliable_api.throttle.windows.describe` names it.
+    :param used: units counted in it now.
+    :param capacity: units it allows.
+    """
+
+    def __init__(
+        self, message: str, *, quota: str = "", used: float = 0.0, capacity: float = 0.0, **kwargs: object
+    ) -> None:
+        self.quota = quota
+        self.used = used
+        self.capacity = capacity
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+    def _state(self) -> dict[str, object]:
+        return {**super()._state(), "quota": self.quota, "used": self.used, "capacity": self.capacity}

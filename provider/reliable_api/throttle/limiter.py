@@ -1,29 +1,42 @@
 """``SharedRateLimiter``: what a hook calls before each request and after each response.
 
 One limiter per (connection, limit key) and worker; every worker's limiter on the same key and
-backend shares one state, so together they keep the API's limit. Adaptive mode moves the shared
-rate by what the API answers:
+backend shares one state, so together they keep the API's limit. Pacing is for strict limiters
+(nginx ``limit_req`` without ``burst`` refuses a request one millisecond early by its clock):
 
-- a 429 slows the shared rate down (multiplicative decrease from the rate the request was sent
-  at, so the 429s of one burst count once) and, with a Retry-After, pauses every worker;
+- slots are spaced a ``margin`` wider than the configured interval, and before sending, a
+  worker confirms with the backend that the last request was *actually sent* at least a
+  ``guard`` ago (a worker that woke late must not leave the next one early);
+- a 429 without Retry-After after a quiet stretch is the pacing's own (jitter on a busy
+  machine): the shared interval widens by ``margin_step`` and the request is retried at the next
+  slot; 429s in quick succession mean the rate itself is wrong: multiplicative decrease.
+
+Adaptive mode moves the shared rate by what the API answers:
+
+- a 429 slows the shared rate down (from the rate the request was sent at, so the 429s of one
+  burst count once) and, with a Retry-After, pauses every worker;
 - a 2xx whose headers announce a slower policy than configured makes that policy (less a small
   headroom) the rate at once; ``increase_cooldown`` seconds after the last change, a success
   probes the rate back up by a share of the target (additive increase), never above the
-  configured rate or the policy.
-
-This works from plain 429s alone (a proxy that sends no headers): AIMD finds the rate.
+  configured rate less the margin, or the policy.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from reliable_api.exceptions import ConfigurationError, RateLimited
-from reliable_api.throttle.base import LimiterBackend
+from reliable_api.throttle.aimd import DEFAULT_AIMD, Aimd
+from reliable_api.throttle.base import LimiterBackend, Window, WindowUsage, window_usage
+from reliable_api.throttle.errors import QuotaExhausted
 from reliable_api.throttle.rate import Rate
+from reliable_api.throttle.windows import build_windows, describe
+
+log = logging.getLogger(__name__)
 
 #: How far a ``reset`` read from headers may overstate the real one: headers count whole seconds
 #: rounded up (a ``reset`` of 1 may mean 20 ms), and an epoch reset is measured against the
@@ -37,48 +50,17 @@ _PROBE_ASKS = 4
 _SAME = 1e-9
 
 
-@dataclass(frozen=True)
-class Aimd:
-    """How adaptive mode moves the shared rate.
-
-    :param decrease: multiply the rate by this on a 429 (between 0 and 1).
-    :param increase: after ``increase_cooldown`` seconds, add this share of the target rate.
-    :param increase_cooldown: seconds between two probes up.
-    :param min_share: the rate never drops below this share of the configured rate.
-    :param headroom: keep this share below a policy the API announces. An API that enforces
-        its rate with no tolerance (burst 1) answers 429 to two requests that arrive a little
-        closer than the interval, as scheduling jitter makes them at exactly its rate.
-    :raises ConfigurationError: naming the value out of range.
-    """
-
-    decrease: float = 0.9
-    increase: float = 0.01
-    increase_cooldown: float = 4.0
-    min_share: float = 1 / 64
-    headroom: float = 0.02
-
-    def __post_init__(self) -> None:
-        checks = {
-            "decrease": 0 < self.decrease < 1,
-            "increase": 0 < self.increase < math.inf,
-            "increase_cooldown": 0 <= self.increase_cooldown < math.inf,
-            "min_share": 0 < self.min_share <= 1,
-            "headroom": 0 <= self.headroom < 1,
-        }
-        for name, valid in checks.items():
-            if not valid:
-                raise ConfigurationError(f"Aimd.{name} is out of range: {getattr(self, name)!r}")
-
-
 class SharedRateLimiter:
     """Space one worker's requests on a limit that every worker shares.
 
     :param backend: where the shared state lives (see :func:`~reliable_api.throttle.make_backend`).
     :param key: the limit's key, e.g. ``"<conn_id>:<limit key>"``.
-    :param rate: the configured rate; adaptive mode never goes faster.
-    :param burst: requests allowed at once (>= 1).
+    :param rate: the configured rate of the first window; adaptive mode never goes faster.
+    :param burst: requests allowed at once by it (>= 1).
+    :param windows: all the windows, when there are several (:func:`build_windows`); the first
+        must be ``rate`` and ``burst``. Default: ``rate`` alone.
     :param adaptive: follow the API's 429s and headers (see the module docstring).
-    :param aimd: how adaptive mode moves the rate.
+    :param aimd: how adaptive mode moves the rate, and the pacing margin.
     :param sleep: how to wait; tests pass one that records instead of sleeping.
     :param monotonic: the local clock for the probe cooldown; tests pass a fake one.
     :raises ConfigurationError: naming the argument that is invalid.
@@ -93,10 +75,11 @@ class SharedRateLimiter:
         backend: LimiterBackend,
         key: str,
         rate: Rate,
-        burst: int,
+        burst: int = 1,
         *,
+        windows: Sequence[Window] | None = None,
         adaptive: bool = True,
-        aimd: Aimd = Aimd(),
+        aimd: Aimd = DEFAULT_AIMD,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -106,6 +89,7 @@ class SharedRateLimiter:
             raise ConfigurationError(f"rate must be a Rate (see parse_rate), got {rate!r}")
         if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
             raise ConfigurationError(f"burst must be an integer >= 1, got {burst!r}")
+        self.windows = tuple(windows) if windows else build_windows([rate], burst=burst)
         self.backend = backend
         self.key = key
         self.rate = rate
@@ -114,8 +98,20 @@ class SharedRateLimiter:
         self.aimd = aimd
         self._sleep = sleep
         self._monotonic = monotonic
-        self._interval = rate.interval
+        self._floor = rate.interval * (1 + aimd.margin)
+        # The windows as the backend paces them: rolling ones a margin slower (a strict limiter
+        # counts arrivals, which jitter makes early), calendar counts as they are.
+        self._paced = tuple(
+            window
+            if window.calendar_offset is not None
+            else replace(window, count=window.count / (1 + aimd.margin))
+            for window in self.windows
+        )
+        self._interval = self._floor
         self._last_probe = -math.inf
+        self._since_429 = 0  # a 429 before any quiet stretch says the rate is wrong
+        self._siblings: dict[str, SharedRateLimiter] = {}
+        self._warned: set[tuple[str, float]] = set()
         self.throttled_seconds = 0.0
         self.reservations = 0
         self.pauses = 0
@@ -125,40 +121,131 @@ class SharedRateLimiter:
         """Seconds between requests on this limit, as last seen in force."""
         return self._interval
 
-    def acquire(self, *, max_wait: float = math.inf) -> float:
+    def for_key(self, value: str) -> SharedRateLimiter:
+        """The limiter of the same limit for one key of it (a Slack channel, a tenant), cached."""
+        sibling = self._siblings.get(value)
+        if sibling is None:
+            sibling = SharedRateLimiter(
+                self.backend,
+                f"{self.key}:{value}",
+                self.rate,
+                self.burst,
+                windows=self.windows,
+                adaptive=self.adaptive,
+                aimd=self.aimd,
+                sleep=self._sleep,
+                monotonic=self._monotonic,
+            )
+            self._siblings[value] = sibling
+        return sibling
+
+    def acquire(self, *, max_wait: float = math.inf, cost: float = 1.0) -> float:
         """Block until a slot (sleeping via the injected sleep); return seconds waited.
 
         If the next slot is further than ``max_wait``, nothing is reserved and
         :class:`~reliable_api.exceptions.RateLimited` is raised with ``retry_after`` set to the
-        wait, so that the caller can defer. A pause that another worker set while this one
-        slept holds it too: it takes a new slot after the pause.
+        wait, so that the caller can defer (:class:`QuotaExhausted` when a quota window binds).
+        A pause that another worker set while this one slept holds it too: it takes a new slot
+        after the pause.
 
+        :param cost: units the request takes in every window.
         :raises RateLimited: when no slot comes within ``max_wait`` seconds.
-        :raises ConfigurationError: when ``max_wait`` is negative or not a number.
+        :raises ConfigurationError: when ``max_wait`` is negative or not a number, or ``cost``
+            is not positive or above a window's capacity (it could never be sent).
         """
         if not max_wait >= 0:
             raise ConfigurationError(f"max_wait must be >= 0 seconds, got {max_wait!r}")
+        self._check_cost(cost)
         waited = 0.0
         while True:
             reservation = self.backend.reserve(
-                self.key, interval=self.rate.interval, burst=self.burst, max_wait=max_wait - waited
+                self.key, windows=self._paced, cost=cost, max_wait=max_wait - waited
             )
             self._interval = reservation.interval
             if not reservation.granted:
-                raise RateLimited(
-                    f"rate limit {self.key!r} ({self.rate}) has no free slot within {max_wait:g} s "
-                    f"(next in {reservation.wait:.3f} s)",
-                    retry_after=reservation.wait,
-                )
+                raise self._no_slot(reservation.wait, reservation.window, max_wait)
             self.reservations += 1
-            if reservation.wait <= 0:
-                return waited
-            self._sleep(reservation.wait)
-            waited += reservation.wait
-            self.throttled_seconds += reservation.wait
-            if self.backend.paused_for(self.key) <= 0:
+            if reservation.wait > 0:
+                self._sleep(reservation.wait)
+                waited += reservation.wait
+                self.throttled_seconds += reservation.wait
+            paused, guarded = self._confirm()
+            waited += guarded
+            if not paused:
                 return waited
             self.pauses += 1
+
+    def _confirm(self) -> tuple[bool, float]:
+        """Hold the request until the last send is a guard ago: ``(paused, seconds waited)``."""
+        # Requests of a burst go at once; the guard is for limits that refuse them.
+        guard = self._interval * (1 - self.aimd.margin / 2) if self.burst == 1 else 0.0
+        waited = 0.0
+        while True:
+            paused_for, wait = self.backend.confirm(self.key, guard=guard)
+            if paused_for > 0:
+                return True, waited
+            if wait <= 0:
+                return False, waited
+            self._sleep(wait)
+            waited += wait
+            self.throttled_seconds += wait
+
+    def _check_cost(self, cost: float) -> None:
+        capacity = min(
+            window.burst if window.calendar_offset is None else window.count for window in self.windows
+        )
+        if not 0 < cost <= max(capacity, 1.0):
+            raise ConfigurationError(
+                f"request cost must be > 0 and at most {capacity:g} (the smallest burst of rate limit "
+                f"{self.key!r}), got {cost!r}"
+            )
+
+    def _no_slot(self, wait: float, window: int, max_wait: float) -> RateLimited:
+        message = f"rate limit {self.key!r} ({self.rate}) has no free slot within {max_wait:g} s"
+        if window <= 0:
+            return RateLimited(f"{message} (next in {wait:.3f} s)", retry_after=wait)
+        usage = self.usage()[window]
+        quota = describe(self.windows[window])
+        return QuotaExhausted(
+            f"quota {quota} of rate limit {self.key!r} is spent "
+            f"({usage.used:.0f} of {usage.capacity:g} used); it reopens in {wait:.0f} s",
+            retry_after=wait,
+            quota=quota,
+            used=usage.used,
+            capacity=usage.capacity,
+        )
+
+    def usage(self) -> list[WindowUsage]:
+        """Each window's use now, from the shared state: what the health page shows."""
+        state, now = self.backend.state(self.key)
+        return window_usage(state, now=now, windows=self._paced)
+
+    def on_quota(self, used: float, limit: float, period: float | None, *, source: str) -> None:
+        """Set a quota window's shared count from the API's own (vendor quota headers).
+
+        The report goes to the window of the same period (within 10%), or to the longest when
+        the vendor names none; the pacing window is adaptive mode's. A limit that contradicts
+        the configured count is logged once; the stricter of the two holds.
+        """
+        quotas = range(1, len(self.windows))
+        matching = [
+            i for i in quotas if period is None or abs(self.windows[i].period - period) <= 0.1 * period
+        ]
+        if not matching:
+            return
+        index = matching[-1]
+        window = self.windows[index]
+        if limit != window.count and (source, limit) not in self._warned:
+            self._warned.add((source, limit))
+            log.warning(
+                "%s reports a quota of %g for rate limit %r where %s is configured; the stricter holds",
+                source,
+                limit,
+                self.key,
+                describe(window),
+            )
+        remaining = min(window.count, max(0.0, limit - used))
+        self.backend.sync(self.key, windows=self._paced, index=index, used=window.count - remaining)
 
     def on_rate_limited(self, retry_after: float | None, *, policy_interval: float | None = None) -> None:
         """Report a 429: pause every worker for ``retry_after`` and, when adaptive, slow down.
@@ -167,20 +254,24 @@ class SharedRateLimiter:
             non-positive or non-finite values set no pause.
         :param policy_interval: seconds per request by the API's announced policy, when known.
         """
+        own = retry_after is None and policy_interval is None and self._since_429 >= self.aimd.quiet
+        self._since_429 = 0
         if _usable(retry_after):
             assert retry_after is not None
             self.backend.pause(self.key, seconds=retry_after)
             self.pauses += 1
-        if self.adaptive:
-            # Slow down from the interval this worker's request was sent at, not from the one in
-            # force: when other workers' 429s of the same burst already slowed the limit down,
-            # max(current, slower) changes nothing, so one burst of 429s counts once. A probe
-            # up that came just before cannot block the decrease either.
-            target = self._target(policy_interval)
-            slower = max(target, self._interval / self.aimd.decrease)
-            self._interval = self.backend.adjust(
-                self.key, interval=slower, factor=1.0, ceiling=self._ceiling(target), cooldown=0.0
-            )
+        if not self.adaptive and not own:
+            return
+        # Slow down from the interval this worker's request was sent at, not from the one in
+        # force: when other workers' 429s of the same burst already slowed the limit down,
+        # max(current, slower) changes nothing, so one burst of 429s counts once. A probe up
+        # that came just before cannot block the decrease either.
+        target = self._target(policy_interval)
+        factor = 1 + self.aimd.margin_step if own else 1 / self.aimd.decrease
+        slower = max(target, self._interval * factor)
+        self._interval = self.backend.adjust(
+            self.key, interval=slower, factor=1.0, ceiling=self._ceiling(target), cooldown=0.0
+        )
 
     def on_success(
         self,
@@ -199,6 +290,7 @@ class SharedRateLimiter:
             the header rounds up to whole seconds, and honouring a ``reset`` of 1 in full
             would cap a 50/s API with burst 1 (always ``remaining = 0``) at 1 request per second.
         """
+        self._since_429 += 1
         if not self.adaptive:
             return
         if remaining == 0 and _usable(reset_after):
@@ -232,14 +324,14 @@ class SharedRateLimiter:
         return True
 
     def _target(self, policy_interval: float | None) -> float:
-        """The shortest interval allowed: the configured one, or the policy less headroom if slower."""
+        """The shortest interval allowed: the configured one with the margin, or the policy less headroom."""
         if _usable(policy_interval):
             assert policy_interval is not None
-            return max(self.rate.interval, policy_interval / (1 - self.aimd.headroom))
-        return self.rate.interval
+            return max(self._floor, policy_interval / (1 - self.aimd.headroom))
+        return self._floor
 
     def _ceiling(self, target: float) -> float:
-        return max(target, self.rate.interval / self.aimd.min_share)
+        return max(target, self._floor / self.aimd.min_share)
 
 
 def _usable(seconds: float | None) -> bool:

@@ -8,10 +8,19 @@ cannot drift from the arithmetic the Postgres and Redis backends are tested agai
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from reliable_api.throttle.base import LimiterState, Reservation, gcra_adjust, gcra_pause, gcra_reserve
+from reliable_api.throttle.base import (
+    LimiterState,
+    Reservation,
+    Window,
+    gcra_adjust,
+    gcra_confirm,
+    gcra_pause,
+    gcra_reserve,
+    gcra_sync,
+)
 
 T = TypeVar("T")
 
@@ -30,13 +39,11 @@ class LocalBackend(ABC):
     def _read(self, key: str) -> tuple[LimiterState, float]:
         """The stored state of ``key`` (the default one when absent) and the backend's time."""
 
-    def reserve(self, key: str, *, interval: float, burst: int, max_wait: float) -> Reservation:
+    def reserve(self, key: str, *, windows: Sequence[Window], cost: float, max_wait: float) -> Reservation:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.reserve`."""
         return self._update(
             key,
-            lambda state, now: gcra_reserve(
-                state, now=now, interval=interval, burst=burst, max_wait=max_wait
-            ),
+            lambda state, now: gcra_reserve(state, now=now, windows=windows, cost=cost, max_wait=max_wait),
         )
 
     def pause(self, key: str, *, seconds: float) -> None:
@@ -56,11 +63,17 @@ class LocalBackend(ABC):
 
         return self._update(key, decide)
 
-    def paused_for(self, key: str) -> float:
-        """See :meth:`~reliable_api.throttle.base.LimiterBackend.paused_for`."""
-        state, now = self._read(key)
-        return max(0.0, state.paused_until - now)
+    def confirm(self, key: str, *, guard: float) -> tuple[float, float]:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.confirm`."""
+        return self._update(key, lambda state, now: gcra_confirm(state, now=now, guard=guard))
 
-    def state(self, key: str) -> LimiterState:
+    def sync(self, key: str, *, windows: Sequence[Window], index: int, used: float) -> None:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.sync`."""
+        self._update(
+            key,
+            lambda state, now: (None, gcra_sync(state, now=now, windows=windows, index=index, used=used)),
+        )
+
+    def state(self, key: str) -> tuple[LimiterState, float]:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.state`."""
-        return self._read(key)[0]
+        return self._read(key)

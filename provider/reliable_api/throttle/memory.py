@@ -13,10 +13,11 @@ from reliable_api.throttle.local import Decide, LocalBackend, T
 class MemoryBackend(LocalBackend):
     """Limiter state in a dict, guarded by a lock.
 
-    :param now: the clock, in seconds; tests pass a fake one.
+    :param now: the clock, in seconds; tests pass a fake one. The wall clock by default:
+        calendar windows reset at wall-clock times.
     """
 
-    def __init__(self, *, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, now: Callable[[], float] = time.time) -> None:
         self._now = now
         self._lock = threading.Lock()
         self._states: dict[str, LimiterState] = {}

@@ -1,16 +1,15 @@
 """The ``postgres`` limiter backend: exact across machines, on the database server's clock.
 
-Every decision is one SQL statement. It locks the limit's row (``FOR UPDATE``), reads
-``clock_timestamp()`` after the lock is held, decides with the arithmetic of
-:func:`~reliable_api.throttle.base.gcra_reserve` / :func:`~reliable_api.throttle.base.gcra_adjust`
-written in SQL, and updates the row: one round trip, and the row lock held only inside the server.
+Every decision is one call of a PL/pgSQL function, created with the table: it locks the limit's
+row (``FOR UPDATE``), reads ``clock_timestamp()`` once the lock is held, decides with the
+arithmetic of :mod:`reliable_api.throttle.base` and updates the row: one round trip, and the row
+lock held only inside the server. The windows travel as arrays, one element per window.
 
-Each connection prepares the statements once (planning them cost more than running them) and
-commits without waiting for the WAL flush (``synchronous_commit = off``): a server crash may
-lose the last few milliseconds of limiter decisions, which is harmless, and a decision costs
-about a fifth. Both are session settings, so the backend needs a session of its own (not a
-transaction-pooling PgBouncer). ``psycopg2`` is imported when a backend is built, never when
-this module is.
+Each connection commits without waiting for the WAL flush (``synchronous_commit = off``): a server
+crash may lose the last few milliseconds of limiter decisions, which is harmless, and a decision
+costs about a fifth. That is a session setting, so the backend needs a session of its own (not a
+transaction-pooling PgBouncer). ``psycopg2`` is imported when a backend is built, never when this
+module is.
 """
 
 from __future__ import annotations
@@ -18,109 +17,121 @@ from __future__ import annotations
 import os
 import threading
 import zlib
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from reliable_api.http.redaction import redact_url
-from reliable_api.throttle.base import LimiterState, Reservation
+from reliable_api.throttle.base import LimiterState, Reservation, Window
 from reliable_api.throttle.errors import failed, unreachable
 
-TABLE = "reliable_api_limiter"
+TABLE = "reliable_api_rate_limits"
 
-# Concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog's unique index; the first
-# worker takes this transaction-scoped advisory lock and the others wait for it.
+# The row of a limit, created locked when absent. Every function starts with it.
+_LOCK_ROW = f"""
+  SELECT * INTO r FROM {TABLE} WHERE key = p_key FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO {TABLE} (key) VALUES (p_key) ON CONFLICT DO NOTHING;
+    SELECT * INTO r FROM {TABLE} WHERE key = p_key FOR UPDATE;
+  END IF;
+  t_now := EXTRACT(EPOCH FROM clock_timestamp())::float8;"""
+
+# A window is rolling when its offset is NULL; calendar windows start at multiples of the period.
+_FUNCTIONS = f"""
+CREATE OR REPLACE FUNCTION {TABLE}_start(period float8, offs float8, t float8) RETURNS float8
+LANGUAGE sql IMMUTABLE AS $$ SELECT floor((t + offs) / period) * period - offs $$;
+
+CREATE OR REPLACE FUNCTION {TABLE}_reserve(
+  p_key text, intervals float8[], bursts float8[], periods float8[], offsets float8[],
+  cost float8, max_wait float8, OUT granted boolean, OUT wait float8, OUT current_interval float8,
+  OUT binding int
+) LANGUAGE plpgsql AS $$
+DECLARE r {TABLE}; t_now float8; allowed float8; here float8; s float8; iv float8; t_at float8;
+  n int := array_length(intervals, 1); new_tats float8[];
+BEGIN{_LOCK_ROW}
+  current_interval := GREATEST(intervals[1], COALESCE(r.emission_interval, intervals[1]));
+  allowed := r.paused_until; binding := -1;
+  FOR i IN 1..n LOOP
+    iv := CASE WHEN i = 1 THEN current_interval ELSE intervals[i] END;
+    here := t_now;
+    IF offsets[i] IS NULL THEN
+      here := GREATEST(COALESCE(r.tats[i], 0), t_now) + (cost - bursts[i]) * iv;
+    ELSE
+      s := {TABLE}_start(periods[i], offsets[i], t_now);
+      IF GREATEST(COALESCE(r.tats[i], 0), s) + cost * iv > s + periods[i] + 1e-9 THEN
+        here := s + periods[i];
+      END IF;
+    END IF;
+    IF here > GREATEST(allowed, t_now) THEN allowed := here; binding := i - 1; END IF;
+  END LOOP;
+  wait := GREATEST(0, allowed - t_now);
+  granted := wait <= max_wait;
+  IF granted THEN
+    t_at := t_now + wait;
+    new_tats := r.tats;
+    FOR i IN 1..n LOOP
+      iv := CASE WHEN i = 1 THEN current_interval ELSE intervals[i] END;
+      s := CASE WHEN offsets[i] IS NULL THEN t_at ELSE {TABLE}_start(periods[i], offsets[i], t_at) END;
+      new_tats[i] := GREATEST(COALESCE(r.tats[i], 0), s) + cost * iv;
+    END LOOP;
+    UPDATE {TABLE} SET tats = new_tats WHERE key = p_key;
+  END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION {TABLE}_pause(p_key text, seconds float8) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE r {TABLE}; t_now float8;
+BEGIN{_LOCK_ROW}
+  UPDATE {TABLE} SET paused_until = GREATEST(r.paused_until, t_now + seconds) WHERE key = p_key;
+END $$;
+
+CREATE OR REPLACE FUNCTION {TABLE}_adjust(
+  p_key text, p_interval float8, factor float8, p_ceiling float8, cooldown float8
+) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE r {TABLE}; t_now float8; current_interval float8; adjusted float8;
+BEGIN{_LOCK_ROW}
+  current_interval := GREATEST(p_interval, COALESCE(r.emission_interval, p_interval));
+  IF t_now - r.interval_changed_at < cooldown THEN RETURN current_interval; END IF;
+  adjusted := LEAST(p_ceiling, GREATEST(p_interval, current_interval * factor));
+  UPDATE {TABLE} SET emission_interval = adjusted, interval_changed_at = t_now WHERE key = p_key;
+  RETURN adjusted;
+END $$;
+
+CREATE OR REPLACE FUNCTION {TABLE}_confirm(
+  p_key text, guard float8, OUT paused_for float8, OUT wait float8
+) LANGUAGE plpgsql AS $$
+DECLARE r {TABLE}; t_now float8;
+BEGIN{_LOCK_ROW}
+  paused_for := GREATEST(0, r.paused_until - t_now);
+  wait := GREATEST(0, r.last_sent + guard - t_now);
+  IF paused_for = 0 AND wait = 0 THEN
+    UPDATE {TABLE} SET last_sent = t_now WHERE key = p_key;
+  END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION {TABLE}_sync(
+  p_key text, idx int, used float8, p_interval float8, period float8, offs float8
+) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE r {TABLE}; t_now float8; iv float8 := p_interval; base float8 := NULL;
+BEGIN{_LOCK_ROW}
+  IF idx = 0 THEN iv := GREATEST(iv, COALESCE(r.emission_interval, iv)); END IF;
+  base := CASE WHEN offs IS NULL THEN t_now ELSE {TABLE}_start(period, offs, t_now) END;
+  UPDATE {TABLE} SET tats[idx + 1] = base + GREATEST(0, used) * iv WHERE key = p_key;
+END $$"""
+
+# Concurrent CREATE ... IF NOT EXISTS / OR REPLACE can fail on the catalog's unique indexes; the
+# first worker takes this transaction-scoped advisory lock and the others wait for it (a simple
+# query of several statements is one transaction).
 _SCHEMA = f"""
 SELECT pg_advisory_xact_lock({zlib.crc32(TABLE.encode()) & 0x7FFFFFFF});
 CREATE TABLE IF NOT EXISTS {TABLE} (
     key TEXT PRIMARY KEY,
-    tat DOUBLE PRECISION NOT NULL DEFAULT 0,
+    tats DOUBLE PRECISION[] NOT NULL DEFAULT '{{}}',
     paused_until DOUBLE PRECISION NOT NULL DEFAULT 0,
     emission_interval DOUBLE PRECISION,
-    interval_changed_at DOUBLE PRECISION NOT NULL DEFAULT 0
-)"""
-
-# The locked row, then the server's time read once the lock is held (MATERIALIZED keeps both
-# from being inlined, which could read the clock before the lock wait).
-_LOCKED = f"""
-WITH locked AS MATERIALIZED (
-    SELECT tat, paused_until, emission_interval, interval_changed_at
-    FROM {TABLE} WHERE key = %(key)s FOR UPDATE
-), timed AS MATERIALIZED (
-    SELECT locked.*, EXTRACT(EPOCH FROM clock_timestamp())::float8 AS now,
-           GREATEST(%(interval)s, COALESCE(emission_interval, %(interval)s)) AS current
-    FROM locked
-)"""
-
-_RESERVE_SQL = f"""{_LOCKED}, slot AS MATERIALIZED (
-    SELECT start, current,
-           GREATEST(0, GREATEST(start - (%(burst)s - 1) * current, paused_until) - now) AS wait
-    FROM (SELECT timed.*, GREATEST(tat, now, paused_until) AS start FROM timed) started
-), reserved AS (
-    UPDATE {TABLE} SET tat = slot.start + slot.current
-    FROM slot WHERE key = %(key)s AND slot.wait <= %(max_wait)s
-)
-SELECT slot.wait <= %(max_wait)s, slot.wait, slot.current FROM slot"""
-
-_ADJUST_SQL = f"""{_LOCKED}, decided AS MATERIALIZED (
-    SELECT now, now - interval_changed_at >= %(cooldown)s AS due,
-           LEAST(%(ceiling)s, GREATEST(%(interval)s, current * %(factor)s)) AS adjusted, current
-    FROM timed
-), adjusted AS (
-    UPDATE {TABLE} SET emission_interval = decided.adjusted, interval_changed_at = decided.now
-    FROM decided WHERE key = %(key)s AND decided.due
-)
-SELECT CASE WHEN due THEN adjusted ELSE current END FROM decided"""
-
-_PAUSE_SQL = f"""
-INSERT INTO {TABLE} AS limiter (key, paused_until)
-VALUES (%(key)s, EXTRACT(EPOCH FROM clock_timestamp())::float8 + %(seconds)s)
-ON CONFLICT (key) DO UPDATE SET paused_until = GREATEST(limiter.paused_until, EXCLUDED.paused_until)"""
-
-_PAUSED_FOR_SQL = f"""
-SELECT GREATEST(0, paused_until - EXTRACT(EPOCH FROM clock_timestamp())::float8)
-FROM {TABLE} WHERE key = %(key)s"""
-
-_STATE_SQL = (
-    f"SELECT tat, paused_until, emission_interval, interval_changed_at FROM {TABLE} WHERE key = %(key)s"
-)
-
-
-@dataclass(frozen=True)
-class _Statement:
-    """A statement prepared on each connection; ``sql`` names its parameters ``%(name)s``."""
-
-    name: str
-    params: tuple[tuple[str, str], ...]  # (name, SQL type), in the order EXECUTE passes them
-    sql: str
-
-    def prepare(self) -> str:
-        text = self.sql
-        for number, (param, _) in enumerate(self.params, 1):
-            text = text.replace(f"%({param})s", f"${number}")
-        return f"PREPARE {self.name} ({', '.join(kind for _, kind in self.params)}) AS {text}"
-
-    def execute(self) -> str:
-        return f"EXECUTE {self.name} ({', '.join(['%s'] * len(self.params))})"
-
-
-_KEY = ("key", "text")
-_ENSURE_ROW = _Statement(
-    f"{TABLE}_ensure_row", (_KEY,), f"INSERT INTO {TABLE} (key) VALUES (%(key)s) ON CONFLICT DO NOTHING"
-)
-_RESERVE = _Statement(
-    f"{TABLE}_reserve",
-    (_KEY, ("interval", "float8"), ("burst", "int"), ("max_wait", "float8")),
-    _RESERVE_SQL,
-)
-_ADJUST = _Statement(
-    f"{TABLE}_adjust",
-    (_KEY, ("interval", "float8"), ("factor", "float8"), ("ceiling", "float8"), ("cooldown", "float8")),
-    _ADJUST_SQL,
-)
-_PAUSE = _Statement(f"{TABLE}_pause", (_KEY, ("seconds", "float8")), _PAUSE_SQL)
-_PAUSED_FOR = _Statement(f"{TABLE}_paused_for", (_KEY,), _PAUSED_FOR_SQL)
-_STATE = _Statement(f"{TABLE}_state", (_KEY,), _STATE_SQL)
-_STATEMENTS = (_ENSURE_ROW, _RESERVE, _ADJUST, _PAUSE, _PAUSED_FOR, _STATE)
+    interval_changed_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+    last_sent DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+{_FUNCTIONS}"""
 
 
 def libpq_dsn(url: str) -> str:
@@ -147,7 +158,6 @@ class PostgresBackend:
         self._lock = threading.Lock()
         self._conn: Any = None  # a psycopg2 connection (psycopg2 ships no type hints)
         self._pid = 0
-        self._rows: set[str] = set()
         try:
             import psycopg2
         except ImportError as error:
@@ -172,66 +182,75 @@ class PostgresBackend:
             with conn.cursor() as cursor:
                 cursor.execute(_SCHEMA)
                 cursor.execute("SET synchronous_commit TO off")
-                for statement in _STATEMENTS:
-                    cursor.execute(statement.prepare())
-            self._conn, self._pid, self._rows = conn, os.getpid(), set()
+            self._conn, self._pid = conn, os.getpid()
         return self._conn
 
-    def _execute(self, statement: _Statement, *values: Any, row_needed: bool = False) -> Any:
-        """Run one statement and return its first row (``None`` when it returns none).
-
-        :param values: the statement's parameters, the limit's key first.
-        :param row_needed: create the limit's row first, once per key and connection: the
-            statements that lock the row need one to lock.
-        """
-        key = values[0]
+    def _call(self, sql: str, *values: Any) -> Any:
+        """Run one statement and return its first row (``None`` when it returns none)."""
         with self._lock:
             try:
-                for _ in range(2):
-                    with self._connection().cursor() as cursor:
-                        if row_needed and key not in self._rows:
-                            cursor.execute(_ENSURE_ROW.execute(), (key,))
-                            self._rows.add(key)
-                        cursor.execute(statement.execute(), values)
-                        row = cursor.fetchone() if cursor.description else None
-                    if row is not None or not row_needed:
-                        return row
-                    self._rows.discard(key)  # the row was deleted meanwhile: create it again
+                with self._connection().cursor() as cursor:
+                    cursor.execute(sql, values)
+                    return cursor.fetchone() if cursor.description else None
             except self._errors as error:
                 self._close()
                 raise failed("postgres", self.url, error) from error
-        raise failed("postgres", self.url, RuntimeError(f"the row of limit {key!r} keeps disappearing"))
 
-    def reserve(self, key: str, *, interval: float, burst: int, max_wait: float) -> Reservation:
+    def reserve(self, key: str, *, windows: Sequence[Window], cost: float, max_wait: float) -> Reservation:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.reserve`."""
-        row = self._execute(_RESERVE, key, interval, burst, max_wait, row_needed=True)
-        assert row is not None
-        granted, wait, current = row
-        return Reservation(granted=granted, wait=wait, interval=current)
+        row = self._call(
+            f"SELECT * FROM {TABLE}_reserve(%s, %s::float8[], %s::float8[], %s::float8[], "
+            "%s::float8[], %s, %s)",
+            key,
+            [window.interval for window in windows],
+            [float(window.burst) for window in windows],
+            [window.period for window in windows],
+            [window.calendar_offset for window in windows],
+            float(cost),
+            float(max_wait),
+        )
+        granted, wait, current, binding = row
+        return Reservation(granted=granted, wait=wait, interval=current, window=binding)
 
     def pause(self, key: str, *, seconds: float) -> None:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.pause`."""
-        self._execute(_PAUSE, key, seconds)
+        self._call(f"SELECT {TABLE}_pause(%s, %s)", key, float(seconds))
 
     def adjust(self, key: str, *, interval: float, factor: float, ceiling: float, cooldown: float) -> float:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.adjust`."""
-        row = self._execute(_ADJUST, key, interval, factor, ceiling, cooldown, row_needed=True)
-        assert row is not None
-        return float(row[0])
+        sql = f"SELECT {TABLE}_adjust(%s, %s, %s, %s, %s)"
+        return float(self._call(sql, key, interval, factor, ceiling, cooldown)[0])
 
-    def paused_for(self, key: str) -> float:
-        """See :meth:`~reliable_api.throttle.base.LimiterBackend.paused_for`."""
-        row = self._execute(_PAUSED_FOR, key)
-        return 0.0 if row is None else float(row[0])
+    def confirm(self, key: str, *, guard: float) -> tuple[float, float]:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.confirm`."""
+        paused_for, wait = self._call(f"SELECT * FROM {TABLE}_confirm(%s, %s)", key, float(guard))
+        return float(paused_for), float(wait)
 
-    def state(self, key: str) -> LimiterState:
+    def sync(self, key: str, *, windows: Sequence[Window], index: int, used: float) -> None:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.sync`."""
+        window = windows[index]
+        sql = f"SELECT {TABLE}_sync(%s, %s, %s, %s, %s, %s::float8)"
+        self._call(sql, key, index, float(used), window.interval, window.period, window.calendar_offset)
+
+    def state(self, key: str) -> tuple[LimiterState, float]:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.state`."""
-        row = self._execute(_STATE, key)
-        if row is None:
-            return LimiterState()
-        tat, paused_until, interval, interval_changed_at = row
-        return LimiterState(
-            tat=tat, paused_until=paused_until, interval=interval, interval_changed_at=interval_changed_at
+        row = self._call(
+            "SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8, tats, paused_until, emission_interval, "
+            f"interval_changed_at, last_sent FROM (SELECT 1) one LEFT JOIN {TABLE} ON key = %s",
+            key,
+        )
+        now, tats, paused_until, interval, changed_at, last_sent = row
+        if tats is None:
+            return LimiterState(), now
+        return (
+            LimiterState(
+                tats=tuple(tats),
+                paused_until=paused_until,
+                interval=interval,
+                interval_changed_at=changed_at,
+                last_sent=last_sent,
+            ),
+            now,
         )
 
     def _close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -66,3 +67,31 @@ def parse_rate(text: str, *, field: str = "rate_limit") -> Rate:
     if count <= 0 or period <= 0:
         raise ConfigurationError(f"{field} must be a positive rate, got {text!r}")
     return Rate(count=count, period=period)
+
+
+def parse_rates(text: str, *, field: str = "rate_limit") -> tuple[Rate, ...]:
+    """Parse one rate or several, comma-separated, shortest window first: ``"25/s, 100000/d"``.
+
+    Windows are sorted by period. Two windows of the same period contradict each other, and a
+    longer window that allows more than the shorter ones could ever send in it never binds: both
+    are configuration errors, named as such.
+
+    :raises ConfigurationError: naming ``field`` and the window at fault.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigurationError(
+            f"{field} must be a rate like '20/s' or a list like '25/s, 100000/d', got {text!r}"
+        )
+    rates = sorted((parse_rate(part, field=field) for part in text.split(",")), key=lambda rate: rate.period)
+    for shorter, longer in itertools.pairwise(rates):
+        if shorter.period == longer.period:
+            raise ConfigurationError(
+                f"{field} has two windows of {longer.period:g} s ({shorter} and {longer}): "
+                "keep the stricter one"
+            )
+        if longer.count >= shorter.per_second * longer.period + shorter.count:
+            raise ConfigurationError(
+                f"{field}: the window {longer} never binds, since {shorter} allows at most "
+                f"{shorter.per_second * longer.period + shorter.count:g} in {longer.period:g} s; remove it"
+            )
+    return tuple(rates)

@@ -9,10 +9,11 @@ when a backend is built, never when this module is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from reliable_api.http.redaction import redact_url
-from reliable_api.throttle.base import LimiterState, Reservation
+from reliable_api.throttle.base import LimiterState, Reservation, Window
 from reliable_api.throttle.errors import failed, unreachable
 
 if TYPE_CHECKING:
@@ -21,30 +22,59 @@ if TYPE_CHECKING:
 #: Seconds a limit's hash outlives its last slot or pause.
 IDLE_TTL = 86400
 
-# Every script starts from the server's time and the stored fields (absent ones read as nil).
-# Numbers travel as strings with 17 digits: Redis would truncate a returned Lua number to an integer.
+# Every script starts from the server's time and the stored fields (absent ones read as nil);
+# window i's TAT is the field "t<i>" (from 1). Numbers travel as strings with 17 digits: Redis
+# would truncate a returned Lua number to an integer. keep() never shortens the hash's life.
 _PROLOGUE = f"""
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local stored = redis.call('HMGET', KEYS[1], 'tat', 'paused_until', 'interval', 'interval_changed_at')
-local tat, paused_until = tonumber(stored[1]) or 0, tonumber(stored[2]) or 0
+local stored = redis.call('HMGET', KEYS[1], 'paused_until', 'interval', 'interval_changed_at', 'last_sent')
+local paused_until, adaptive = tonumber(stored[1]) or 0, tonumber(stored[2])
 local function num(x) return string.format('%.17g', x) end
 local function keep(until_time)
-  redis.call('EXPIRE', KEYS[1], math.ceil(math.max(until_time - now, 0)) + {IDLE_TTL})
+  local ttl = math.ceil(math.max(until_time - now, 0)) + {IDLE_TTL}
+  if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
 end
+local function start(period, offset, t) return math.floor((t + offset) / period) * period - offset end
 """
 
+# ARGV: cost, max_wait, then per window: interval, burst, period, calendar (1/0), offset.
 _RESERVE = (
     _PROLOGUE
     + """
-local interval, burst, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local current = math.max(interval, tonumber(stored[3]) or interval)
-local start = math.max(tat, now, paused_until)
-local wait = math.max(0, math.max(start - (burst - 1) * current, paused_until) - now)
-if wait > max_wait then return {0, num(wait), num(current)} end
-redis.call('HSET', KEYS[1], 'tat', num(start + current))
-keep(math.max(start + current, paused_until))
-return {1, num(wait), num(current)}
+local cost, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2])
+local windows = {}
+for i = 1, (#ARGV - 2) / 5 do
+  local b = 2 + (i - 1) * 5
+  local w = {interval = tonumber(ARGV[b + 1]), burst = tonumber(ARGV[b + 2]), period = tonumber(ARGV[b + 3]),
+             calendar = tonumber(ARGV[b + 4]) == 1, offset = tonumber(ARGV[b + 5]),
+             tat = tonumber(redis.call('HGET', KEYS[1], 't' .. i)) or 0}
+  if i == 1 then w.interval = math.max(w.interval, adaptive or w.interval) end
+  windows[i] = w
+end
+local allowed, binding = paused_until, -1
+for i, w in ipairs(windows) do
+  local here = now
+  if not w.calendar then
+    here = math.max(w.tat, now) + (cost - w.burst) * w.interval
+  else
+    local s = start(w.period, w.offset, now)
+    if math.max(w.tat, s) + cost * w.interval > s + w.period + 1e-9 then here = s + w.period end
+  end
+  if here > math.max(allowed, now) then allowed, binding = here, i - 1 end
+end
+local wait = math.max(0, allowed - now)
+if wait > max_wait then return {0, num(wait), num(windows[1].interval), binding} end
+local at, last = now + wait, paused_until
+for i, w in ipairs(windows) do
+  local base = at
+  if w.calendar then base = start(w.period, w.offset, at) end
+  local tat = math.max(w.tat, base) + cost * w.interval
+  redis.call('HSET', KEYS[1], 't' .. i, num(tat))
+  last = math.max(last, tat)
+end
+keep(last)
+return {1, num(wait), num(windows[1].interval), binding}
 """
 )
 
@@ -53,7 +83,7 @@ _PAUSE = (
     + """
 paused_until = math.max(paused_until, now + tonumber(ARGV[1]))
 redis.call('HSET', KEYS[1], 'paused_until', num(paused_until))
-keep(math.max(tat, paused_until))
+keep(paused_until)
 """
 )
 
@@ -62,19 +92,51 @@ _ADJUST = (
     + """
 local interval, factor = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ceiling, cooldown = tonumber(ARGV[3]), tonumber(ARGV[4])
-local current = math.max(interval, tonumber(stored[3]) or interval)
-if now - (tonumber(stored[4]) or 0) < cooldown then return num(current) end
+local current = math.max(interval, adaptive or interval)
+if now - (tonumber(stored[3]) or 0) < cooldown then return num(current) end
 local adjusted = math.min(ceiling, math.max(interval, current * factor))
 redis.call('HSET', KEYS[1], 'interval', num(adjusted), 'interval_changed_at', num(now))
-keep(math.max(tat, paused_until))
+keep(now)
 return num(adjusted)
 """
 )
 
-_PAUSED_FOR = _PROLOGUE + "return num(math.max(0, paused_until - now))"
+_CONFIRM = (
+    _PROLOGUE
+    + """
+local paused_for = math.max(0, paused_until - now)
+local wait = math.max(0, (tonumber(stored[4]) or 0) + tonumber(ARGV[1]) - now)
+if paused_for > 0 or wait > 0 then return {num(paused_for), num(wait)} end
+redis.call('HSET', KEYS[1], 'last_sent', num(now))
+keep(now)
+return {num(0), num(0)}
+"""
+)
+
+# ARGV: index (from 0), used, then the window's interval, burst, period, calendar (1/0), offset.
+_SYNC = (
+    _PROLOGUE
+    + """
+local index, used = tonumber(ARGV[1]), tonumber(ARGV[2])
+local interval, period, offset = tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[7])
+if index == 0 then interval = math.max(interval, adaptive or interval) end
+local base = now
+if tonumber(ARGV[6]) == 1 then base = start(period, offset, now) end
+local tat = base + math.max(0, used) * interval
+redis.call('HSET', KEYS[1], 't' .. (index + 1), num(tat))
+keep(tat)
+"""
+)
+
+_STATE = _PROLOGUE + "return {num(now), redis.call('HGETALL', KEYS[1])}"
 
 #: The default key prefix: a limit's hash is ``<prefix><limit key>``.
 DEFAULT_PREFIX = "reliable_api:limiter:"
+
+
+def _window_args(window: Window) -> list[float]:
+    calendar = window.calendar_offset is not None
+    return [window.interval, window.burst, window.period, float(calendar), window.calendar_offset or 0.0]
 
 
 class RedisBackend:
@@ -106,7 +168,9 @@ class RedisBackend:
         self._reserve: Script = self._client.register_script(_RESERVE)
         self._pause: Script = self._client.register_script(_PAUSE)
         self._adjust: Script = self._client.register_script(_ADJUST)
-        self._paused_for: Script = self._client.register_script(_PAUSED_FOR)
+        self._confirm: Script = self._client.register_script(_CONFIRM)
+        self._sync: Script = self._client.register_script(_SYNC)
+        self._state: Script = self._client.register_script(_STATE)
 
     def _run(self, script: Script, key: str, *args: float) -> Any:
         try:
@@ -114,10 +178,13 @@ class RedisBackend:
         except self._errors as error:
             raise failed("redis", self.url, error) from error
 
-    def reserve(self, key: str, *, interval: float, burst: int, max_wait: float) -> Reservation:
+    def reserve(self, key: str, *, windows: Sequence[Window], cost: float, max_wait: float) -> Reservation:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.reserve`."""
-        granted, wait, current = self._run(self._reserve, key, interval, burst, max_wait)
-        return Reservation(granted=bool(granted), wait=float(wait), interval=float(current))
+        args = [cost, max_wait, *(arg for window in windows for arg in _window_args(window))]
+        granted, wait, current, binding = self._run(self._reserve, key, *args)
+        return Reservation(
+            granted=bool(granted), wait=float(wait), interval=float(current), window=int(binding)
+        )
 
     def pause(self, key: str, *, seconds: float) -> None:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.pause`."""
@@ -127,24 +194,28 @@ class RedisBackend:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.adjust`."""
         return float(self._run(self._adjust, key, interval, factor, ceiling, cooldown))
 
-    def paused_for(self, key: str) -> float:
-        """See :meth:`~reliable_api.throttle.base.LimiterBackend.paused_for`."""
-        return float(self._run(self._paused_for, key))
+    def confirm(self, key: str, *, guard: float) -> tuple[float, float]:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.confirm`."""
+        paused_for, wait = self._run(self._confirm, key, guard)
+        return float(paused_for), float(wait)
 
-    def state(self, key: str) -> LimiterState:
+    def sync(self, key: str, *, windows: Sequence[Window], index: int, used: float) -> None:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.sync`."""
+        self._run(self._sync, key, index, used, *_window_args(windows[index]))
+
+    def state(self, key: str) -> tuple[LimiterState, float]:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.state`."""
-        try:
-            fields = ["tat", "paused_until", "interval", "interval_changed_at"]
-            stored = cast("list[bytes | None]", self._client.hmget(self.prefix + key, fields))
-            tat, paused_until, interval, changed_at = stored
-        except self._errors as error:
-            raise failed("redis", self.url, error) from error
-        return LimiterState(
-            tat=float(tat or 0),
-            paused_until=float(paused_until or 0),
-            interval=None if interval is None else float(interval),
-            interval_changed_at=float(changed_at or 0),
+        now, flat = self._run(self._state, key)
+        fields = {flat[i].decode(): float(flat[i + 1]) for i in range(0, len(flat), 2)}
+        count = sum(1 for name in fields if name.startswith("t") and name[1:].isdigit())
+        state = LimiterState(
+            tats=tuple(fields[f"t{i}"] for i in range(1, count + 1)),
+            paused_until=fields.get("paused_until", 0.0),
+            interval=fields.get("interval"),
+            interval_changed_at=fields.get("interval_changed_at", 0.0),
+            last_sent=fields.get("last_sent", 0.0),
         )
+        return state, float(now)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -2,13 +2,14 @@
 
 Each decision runs in a ``BEGIN IMMEDIATE`` transaction, which takes the database's write lock
 before reading, so no two processes decide from the same state. WAL mode lets readers
-(:meth:`paused_for`) go on meanwhile; ``synchronous=NORMAL`` skips the fsync per decision (a
+(:meth:`state`) go on meanwhile; ``synchronous=NORMAL`` skips the fsync per decision (a
 power cut may lose the last decisions, never corrupt the file). The stdlib driver keeps a
 decision at tens of microseconds.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -20,18 +21,19 @@ from reliable_api.throttle.base import LimiterState
 from reliable_api.throttle.errors import failed, unreachable
 from reliable_api.throttle.local import Decide, LocalBackend, T
 
+# The TATs of a limit's windows are a JSON list: a limit has one to a few windows.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS reliable_api_limiter (
+CREATE TABLE IF NOT EXISTS reliable_api_rate_limits (
     key TEXT PRIMARY KEY,
-    tat REAL NOT NULL,
+    tats TEXT NOT NULL,
     paused_until REAL NOT NULL,
     emission_interval REAL,
-    interval_changed_at REAL NOT NULL
+    interval_changed_at REAL NOT NULL,
+    last_sent REAL NOT NULL
 )"""
-_SELECT = (
-    "SELECT tat, paused_until, emission_interval, interval_changed_at FROM reliable_api_limiter WHERE key = ?"
-)
-_UPSERT = "INSERT OR REPLACE INTO reliable_api_limiter VALUES (?, ?, ?, ?, ?)"
+_COLUMNS = "tats, paused_until, emission_interval, interval_changed_at, last_sent"
+_SELECT = f"SELECT {_COLUMNS} FROM reliable_api_rate_limits WHERE key = ?"
+_UPSERT = "INSERT OR REPLACE INTO reliable_api_rate_limits VALUES (?, ?, ?, ?, ?, ?)"
 
 
 class SqliteBackend(LocalBackend):
@@ -91,10 +93,11 @@ class SqliteBackend(LocalBackend):
                             _UPSERT,
                             (
                                 key,
-                                new_state.tat,
+                                json.dumps(new_state.tats),
                                 new_state.paused_until,
                                 new_state.interval,
                                 new_state.interval_changed_at,
+                                new_state.last_sent,
                             ),
                         )
                     conn.execute("COMMIT")
@@ -121,10 +124,14 @@ class SqliteBackend(LocalBackend):
             self._conn = None
 
 
-def _state(row: tuple[float, float, float | None, float] | None) -> LimiterState:
+def _state(row: tuple[str, float, float | None, float, float] | None) -> LimiterState:
     if row is None:
         return LimiterState()
-    tat, paused_until, interval, interval_changed_at = row
+    tats, paused_until, interval, interval_changed_at, last_sent = row
     return LimiterState(
-        tat=tat, paused_until=paused_until, interval=interval, interval_changed_at=interval_changed_at
+        tats=tuple(json.loads(tats)),
+        paused_until=paused_until,
+        interval=interval,
+        interval_changed_at=interval_changed_at,
+        last_sent=last_sent,
     )

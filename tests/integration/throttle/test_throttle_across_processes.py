@@ -13,6 +13,7 @@ import pytest
 from tests.integration.throttle.backends import SHARED_BACKENDS, BackendFactory
 from tests.integration.throttle.backends import key as key
 from tests.integration.throttle.backends import make as make
+from tests.unit.throttle.fakes import paused_for, single
 
 # Forked, not spawned: a spawned worker would spend seconds importing Airflow.
 FORK = multiprocessing.get_context("fork")
@@ -30,7 +31,7 @@ def hammer(make: BackendFactory, key: str, start: Event, results: Queue[tuple[in
     granted, began = 0, time.time()
     times = [began]
     while began < times[0] + SECONDS:
-        granted += backend.reserve(key, interval=INTERVAL, burst=BURST, max_wait=0).granted
+        granted += backend.reserve(key, **single(INTERVAL, BURST), max_wait=0).granted
         ended = time.time()
         if len(times) == 1:
             times.append(ended)
@@ -42,8 +43,8 @@ def hammer(make: BackendFactory, key: str, start: Event, results: Queue[tuple[in
 
 def wait_once(make: BackendFactory, key: str, results: Queue[tuple[float, float]]) -> None:
     backend = make()
-    paused_for = backend.paused_for(key)
-    results.put((paused_for, backend.reserve(key, interval=INTERVAL, burst=1, max_wait=math.inf).wait))
+    paused = paused_for(backend, key)
+    results.put((paused, backend.reserve(key, **single(INTERVAL, 1), max_wait=math.inf).wait))
     backend.close()
 
 
@@ -79,9 +80,9 @@ def test_a_pause_set_by_one_process_holds_the_others(make: BackendFactory, key: 
     reports = [results.get(timeout=30) for _ in workers]
     for worker in workers:
         worker.join(timeout=10)
-    state = pausing.state(key)
+    state = pausing.state(key)[0]
     pausing.close()
     # Each worker saw the pause and had to wait (an idle limit grants its first slot at once) ...
     assert all(0.0 < paused_for <= 1.0 and wait > 0.0 for paused_for, wait in reports)
     # ... and their slots are the first two after it, one interval apart (on the backend's clock).
-    assert state.tat - state.paused_until == pytest.approx(2 * INTERVAL, abs=1e-6)
+    assert state.tat(0) - state.paused_until == pytest.approx(2 * INTERVAL, abs=1e-6)

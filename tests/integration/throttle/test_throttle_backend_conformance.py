@@ -1,5 +1,8 @@
 """Every backend decides as base.py's pure functions do: one scenario, the same answers.
 
+Calendar windows are checked against the wall clock in ``test_throttle_calendar_windows.py``:
+here the memory backend's clock is frozen at a moment that is no calendar boundary of theirs.
+
 The expected answers come from the memory backend on a frozen clock. Postgres and Redis use their
 server's clock, which moves during the scenario: their waits match within a tolerance far below
 the scenario's one-second interval, and their grants match exactly.
@@ -12,34 +15,41 @@ from typing import Any
 
 import pytest
 
-from reliable_api.throttle.base import LimiterBackend, Reservation
+from reliable_api.throttle.base import LimiterBackend, LimiterState, Reservation, Window
 from reliable_api.throttle.memory import MemoryBackend
 from tests.integration.throttle.backends import SHARED_BACKENDS
 from tests.integration.throttle.backends import backend as backend
 from tests.integration.throttle.backends import key as key
 from tests.integration.throttle.backends import make as make
 
-SECOND = {"interval": 1.0}
-SCENARIO: list[tuple[str, dict[str, float]]] = [
-    ("reserve", {**SECOND, "burst": 3, "max_wait": 0}),
-    ("reserve", {**SECOND, "burst": 3, "max_wait": 0}),
-    ("reserve", {**SECOND, "burst": 3, "max_wait": 0}),
-    ("reserve", {**SECOND, "burst": 3, "max_wait": 0.5}),  # next slot in 1 s: refused
-    ("reserve", {**SECOND, "burst": 3, "max_wait": math.inf}),
-    ("reserve", {**SECOND, "burst": 3, "max_wait": math.inf}),
-    ("paused_for", {}),
-    ("pause", {"seconds": 10.0}),
+PACE = Window(count=1, period=1, burst=3)  # 1 s apart, 3 at once
+QUOTA = Window(count=5, period=100, burst=5)  # 5 at once, then one per 20 s
+BOTH = {"windows": (PACE, QUOTA)}
+ONE = {"windows": (PACE,), "cost": 1}
+SCENARIO: list[tuple[str, dict[str, Any]]] = [
+    ("reserve", {**BOTH, "cost": 1, "max_wait": 0}),
+    ("reserve", {**BOTH, "cost": 1, "max_wait": 0}),
+    ("reserve", {**BOTH, "cost": 1, "max_wait": 0}),
+    ("reserve", {**BOTH, "cost": 1, "max_wait": 0.5}),  # next slot in 1 s: refused
+    ("reserve", {**BOTH, "cost": 1, "max_wait": math.inf}),
+    ("reserve", {**BOTH, "cost": 2, "max_wait": math.inf}),  # the quota binds: 20 s
+    ("reserve", {**BOTH, "cost": 1, "max_wait": 0}),  # refused: takes nothing from either window
+    ("confirm", {"guard": 0.5}),
+    ("confirm", {"guard": 0.5}),  # sent 0 s ago: wait
+    ("sync", {**BOTH, "index": 1, "used": 2}),  # the API counts 2 used: the quota frees up
+    ("reserve", {**BOTH, "cost": 1, "max_wait": math.inf}),  # now the pacing window binds
+    ("pause", {"seconds": 30.0}),
     ("pause", {"seconds": 1.0}),  # never shortens the longer pause
-    ("paused_for", {}),
-    ("reserve", {**SECOND, "burst": 3, "max_wait": 5.0}),
-    ("reserve", {**SECOND, "burst": 3, "max_wait": math.inf}),
-    ("adjust", {**SECOND, "factor": 2.0, "ceiling": 8.0, "cooldown": 0.0}),
-    ("adjust", {**SECOND, "factor": 2.0, "ceiling": 8.0, "cooldown": 60.0}),  # within the cooldown
-    ("reserve", {**SECOND, "burst": 3, "max_wait": math.inf}),
-    ("adjust", {**SECOND, "factor": 100.0, "ceiling": 8.0, "cooldown": 0.0}),  # capped
-    ("adjust", {**SECOND, "factor": 0.001, "ceiling": 8.0, "cooldown": 0.0}),  # floored
+    ("reserve", {**ONE, "max_wait": 5.0}),  # the pause binds
+    ("reserve", {**ONE, "max_wait": math.inf}),  # keeps the quota's TAT
+    ("confirm", {"guard": 0.0}),  # paused
+    ("adjust", {"interval": 1.0, "factor": 2.0, "ceiling": 8.0, "cooldown": 0.0}),
+    ("adjust", {"interval": 1.0, "factor": 2.0, "ceiling": 8.0, "cooldown": 60.0}),  # within the cooldown
+    ("reserve", {**ONE, "max_wait": math.inf}),
+    ("adjust", {"interval": 1.0, "factor": 100.0, "ceiling": 8.0, "cooldown": 0.0}),  # capped
+    ("adjust", {"interval": 1.0, "factor": 0.001, "ceiling": 8.0, "cooldown": 0.0}),  # floored
     ("adjust", {"interval": 3.0, "factor": 1.0, "ceiling": 3.0, "cooldown": 0.0}),  # a slower policy
-    ("reserve", {**SECOND, "burst": 1, "max_wait": math.inf}),
+    ("reserve", {**ONE, "max_wait": math.inf}),
     ("state", {}),
 ]
 
@@ -49,9 +59,11 @@ def play(backend: LimiterBackend, key: str) -> list[Any]:
     for operation, arguments in SCENARIO:
         answer = getattr(backend, operation)(key, **arguments)
         if isinstance(answer, Reservation):
-            answer = (answer.granted, answer.wait, answer.interval)
+            answer = (answer.granted, answer.wait, answer.interval, answer.window)
         elif operation == "state":
-            answer = (answer.tat - answer.paused_until, answer.interval)
+            state: LimiterState = answer[0]
+            paused = state.paused_until
+            answer = (state.tat(0) - paused, state.tat(1) - paused, state.interval, state.last_sent - paused)
         answers.append(answer)
     return answers
 
@@ -63,26 +75,30 @@ def flat(answers: list[Any]) -> list[Any]:
 def test_the_scenario_exercises_every_decision() -> None:
     expected = play(MemoryBackend(now=lambda: 1_000.0), "k")
     assert expected == [
-        (True, 0.0, 1.0),
-        (True, 0.0, 1.0),
-        (True, 0.0, 1.0),
-        (False, 1.0, 1.0),
-        (True, 1.0, 1.0),
-        (True, 2.0, 1.0),
-        0.0,
+        (True, 0.0, 1.0, -1),
+        (True, 0.0, 1.0, -1),
+        (True, 0.0, 1.0, -1),
+        (False, 1.0, 1.0, 0),
+        (True, 1.0, 1.0, 0),
+        (True, 20.0, 1.0, 1),
+        (False, 40.0, 1.0, 1),
+        (0.0, 0.0),
+        (0.0, 0.5),
+        None,
+        (True, 20.0, 1.0, 0),
         None,
         None,
-        10.0,
-        (False, 10.0, 1.0),
-        (True, 10.0, 1.0),
+        (False, 30.0, 1.0, -1),
+        (True, 30.0, 1.0, -1),
+        (30.0, 0.0),
         2.0,
         2.0,
-        (True, 10.0, 2.0),
+        (True, 30.0, 2.0, -1),
         8.0,
         1.0,
         3.0,
-        (True, 13.0, 3.0),
-        (6.0, 3.0),
+        (True, 30.0, 3.0, -1),
+        (6.0, 30.0, 3.0, -30.0),
     ]
 
 

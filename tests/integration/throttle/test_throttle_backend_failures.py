@@ -10,6 +10,7 @@ from reliable_api.exceptions import ConfigurationError, TransientError
 from reliable_api.throttle.factory import make_backend
 from reliable_api.throttle.postgres import PostgresBackend, libpq_dsn
 from reliable_api.throttle.redis import RedisBackend
+from tests.unit.throttle.fakes import paused_for, single
 
 # Port 1 on loopback: nothing listens there, so connecting is refused at once.
 UNREACHABLE = [
@@ -42,7 +43,7 @@ def test_postgres_lost_mid_run_is_transient_then_reconnects(postgres_url: str) -
     import psycopg2
 
     backend = PostgresBackend(postgres_url)
-    backend.reserve("k", interval=1.0, burst=1, max_wait=math.inf)
+    backend.reserve("k", **single(1.0, 1), max_wait=math.inf)
     admin = psycopg2.connect(libpq_dsn(postgres_url))
     try:
         with admin.cursor() as cursor:
@@ -50,8 +51,8 @@ def test_postgres_lost_mid_run_is_transient_then_reconnects(postgres_url: str) -
     finally:
         admin.close()
     with pytest.raises(TransientError, match="limiter backend postgres at postgresql"):
-        backend.paused_for("k")
-    assert backend.paused_for("k") == 0.0
+        paused_for(backend, "k")
+    assert paused_for(backend, "k") == 0.0
     backend.close()
 
 
@@ -64,5 +65,5 @@ def test_a_redis_error_mid_run_is_transient_naming_the_backend(redis_url: str, r
     client.set(f"{redis_namespace}k", "not a hash")
     client.close()
     with pytest.raises(TransientError, match=r"limiter backend redis at redis://127\.0\.0\.1:6379/0 failed"):
-        backend.reserve("k", interval=1.0, burst=1, max_wait=0)
+        backend.reserve("k", **single(1.0, 1), max_wait=0)
     backend.close()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+
+from reliable_api.throttle.base import LimiterBackend, Window
 
 
 class FakeClock:
@@ -26,3 +30,14 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+def paused_for(backend: LimiterBackend, key: str) -> float:
+    """Seconds until the pause of ``key`` ends, by the backend's clock."""
+    state, now = backend.state(key)
+    return max(0.0, state.paused_until - now)
+
+
+def single(interval: float, burst: int) -> dict[str, Any]:
+    """``reserve`` arguments for one window of one request per ``interval``, ``burst`` at once."""
+    return {"windows": (Window(count=1, period=interval, burst=burst),), "cost": 1}

@@ -13,7 +13,7 @@ from reliable_api.throttle.factory import BACKENDS, default_sqlite_path, make_ba
 from reliable_api.throttle.local import LocalBackend
 from reliable_api.throttle.memory import MemoryBackend
 from reliable_api.throttle.sqlite import SqliteBackend
-from tests.unit.throttle.fakes import FakeClock
+from tests.unit.throttle.fakes import FakeClock, paused_for, single
 from tests.unit.throttle.fakes import clock as clock
 
 
@@ -30,7 +30,7 @@ def test_hammering_for_t_seconds_admits_rate_times_t_plus_burst(
     # Binary fractions keep the arithmetic exact; T ends half an interval past a slot.
     granted, end = 0, clock.now + 32.5 / 16
     while clock.now <= end:
-        if backend.reserve("k", interval=1 / 16, burst=3, max_wait=0).granted:
+        if backend.reserve("k", **single(1 / 16, 3), max_wait=0).granted:
             granted += 1
         else:
             clock.advance(1 / 128)
@@ -38,22 +38,22 @@ def test_hammering_for_t_seconds_admits_rate_times_t_plus_burst(
 
 
 def test_keys_are_independent(backend: LocalBackend) -> None:
-    backend.reserve("a", interval=10.0, burst=1, max_wait=math.inf)
-    assert backend.reserve("b", interval=10.0, burst=1, max_wait=0).granted
-    assert not backend.reserve("a", interval=10.0, burst=1, max_wait=0).granted
+    backend.reserve("a", **single(10.0, 1), max_wait=math.inf)
+    assert backend.reserve("b", **single(10.0, 1), max_wait=0).granted
+    assert not backend.reserve("a", **single(10.0, 1), max_wait=0).granted
 
 
 def test_state_and_paused_for_follow_the_updates(backend: LocalBackend, clock: FakeClock) -> None:
-    assert backend.state("k") == LimiterState()
+    assert backend.state("k")[0] == LimiterState()
     backend.pause("k", seconds=5.0)
-    backend.reserve("k", interval=1.0, burst=1, max_wait=math.inf)
+    backend.reserve("k", **single(1.0, 1), max_wait=math.inf)
     assert backend.adjust("k", interval=1.0, factor=2.0, ceiling=10.0, cooldown=0) == 2.0
     assert backend.adjust("k", interval=1.0, factor=2.0, ceiling=10.0, cooldown=60) == 2.0
-    assert backend.state("k") == LimiterState(
-        tat=clock.now + 6.0, paused_until=clock.now + 5.0, interval=2.0, interval_changed_at=clock.now
+    assert backend.state("k")[0] == LimiterState(
+        tats=(clock.now + 6.0,), paused_until=clock.now + 5.0, interval=2.0, interval_changed_at=clock.now
     )
     clock.advance(2.0)
-    assert backend.paused_for("k") == 3.0
+    assert paused_for(backend, "k") == 3.0
 
 
 def test_adjust_returns_the_ceiling_when_it_caps(backend: LocalBackend) -> None:
@@ -64,8 +64,8 @@ def test_sqlite_state_is_shared_by_two_backends_on_one_file(tmp_path: Path, cloc
     one = SqliteBackend(tmp_path / "nested" / "limiter.sqlite", now=clock)
     two = SqliteBackend(tmp_path / "nested" / "limiter.sqlite", now=clock)
     one.pause("k", seconds=7.0)
-    assert two.paused_for("k") == 7.0
-    assert two.reserve("k", interval=1.0, burst=1, max_wait=math.inf).wait == 7.0
+    assert paused_for(two, "k") == 7.0
+    assert two.reserve("k", **single(1.0, 1), max_wait=math.inf).wait == 7.0
     one.close()
     two.close()
 

@@ -1,0 +1,56 @@
+"""How adaptive mode moves a limit's shared rate, and how wide pacing keeps its margin."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from reliable_api.exceptions import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Aimd:
+    """How adaptive mode moves the shared rate.
+
+    :param decrease: multiply the rate by this on a 429 (between 0 and 1).
+    :param increase: after ``increase_cooldown`` seconds, add this share of the target rate.
+    :param increase_cooldown: seconds between two probes up.
+    :param min_share: the rate never drops below this share of the configured rate.
+    :param headroom: keep this share below a policy the API announces. An API that enforces
+        its rate with no tolerance (burst 1) answers 429 to two requests that arrive a little
+        closer than the interval, as scheduling jitter makes them at exactly its rate.
+    :param margin: slots are spaced this share wider than the configured interval (also when
+        not adaptive), and the actual gap between two sends is at least half of it wider.
+    :param margin_step: a 429 of the pacing's own widens the shared interval by this share.
+    :param quiet: successes of a worker since its last 429 after which a 429 without
+        Retry-After is taken for the pacing's own, not for a wrong rate.
+    :raises ConfigurationError: naming the value out of range.
+    """
+
+    decrease: float = 0.9
+    increase: float = 0.01
+    increase_cooldown: float = 4.0
+    min_share: float = 1 / 64
+    headroom: float = 0.02
+    margin: float = 0.02
+    margin_step: float = 0.02
+    quiet: int = 20
+
+    def __post_init__(self) -> None:
+        checks = {
+            "decrease": 0 < self.decrease < 1,
+            "increase": 0 < self.increase < math.inf,
+            "increase_cooldown": 0 <= self.increase_cooldown < math.inf,
+            "min_share": 0 < self.min_share <= 1,
+            "headroom": 0 <= self.headroom < 1,
+            "margin": 0 <= self.margin < 1,
+            "margin_step": 0 <= self.margin_step < 1,
+            "quiet": self.quiet >= 0,
+        }
+        for name, valid in checks.items():
+            if not valid:
+                raise ConfigurationError(f"Aimd.{name} is out of range: {getattr(self, name)!r}")
+
+
+#: The defaults, shared.
+DEFAULT_AIMD = Aimd()
