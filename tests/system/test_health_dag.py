@@ -1,4 +1,5 @@
-"""``reliable_api_health`` with ``dag.test()``: a seeded anomaly alerts once, and not again next run."""
+"""``reliable_api_health`` with ``dag.test()``: a seeded anomaly alerts once, not again while it
+lasts, and its recovery is told when it clears."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def seed(state_url: str, integration: str, *, last_records: int) -> None:
-    """20 hourly loads of about 1,000 records, the last one 10 minutes ago with ``last_records``."""
+    """20 hourly loads of about 1,000 records, the last three (up to 10 minutes ago) ``last_records``."""
     engine = make_engine(state_url)
     now = utcnow()
     for n in range(20):
@@ -30,7 +31,7 @@ def seed(state_url: str, integration: str, *, last_records: int) -> None:
             TaskIdentity(dag_id=f"{integration}_sync", task_id="load", run_id=f"r{n}", try_number=1),
             started_at=started,
             ended_at=started + timedelta(seconds=30 + n % 3),
-            counts={"records_in": last_records if n == 19 else 1000 + n % 5},
+            counts={"records_in": last_records if n >= 17 else 1000 + n % 5},
         )
     engine.dispose()
 
@@ -60,5 +61,11 @@ def test_a_seeded_anomaly_alerts_once(
     assert "moved 0 records; usually 1002" in text
     assert "erp" not in json.dumps(alert)
 
-    assert dag.test().state == "success"  # the anomaly lasts: grouped, not told again
+    assert dag.test().state == "success"  # the anomaly lasts: not told again
     assert len(sandbox.webhooks("alerts")) == 1
+
+    seed(f"sqlite:///{state_db}", "crm", last_records=1000)  # three good loads: it cleared
+    assert dag.test().state == "success"
+    recovery = sandbox.webhooks("alerts")[-1]["body"]["text"]
+    assert "Recovered in crm: Far fewer records than usual (crm_sync.load)" in recovery
+    assert "Cleared; it was: crm_sync.load moved 0 records" in recovery

@@ -6,7 +6,7 @@ under the same names as the ``Stats`` metrics (:mod:`reliable_api.monitoring.sta
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -42,8 +42,8 @@ class RunRow:
         """From a ``rapi_run_metrics`` row; a row from schema version 1 has no outcome: a success."""
         return cls(
             integration=row.integration,
-            started_at=_aware(row.started_at),
-            ended_at=_aware(row.ended_at) if row.ended_at is not None else None,
+            started_at=aware(row.started_at),
+            ended_at=aware(row.ended_at) if row.ended_at is not None else None,
             outcome=row.outcome or "success",
             error_class=row.error_class,
             dag_id=row.dag_id,
@@ -111,9 +111,10 @@ def load_runs(
     *,
     since: datetime | None = None,
     integration: str | None = None,
+    integrations: Sequence[str] = (),
     limit: int | None = None,
 ) -> list[RunRow]:
-    """The rows started at or after ``since`` (of one integration), oldest first.
+    """The rows started at or after ``since`` (of one integration, or of ``integrations``), oldest first.
 
     :param limit: only the newest ``limit`` rows.
     """
@@ -121,11 +122,12 @@ def load_runs(
 
     from reliable_api.state.schema import run_metrics
 
+    names = [*integrations, *([integration] if integration else [])]
     query = select(run_metrics).order_by(run_metrics.c.started_at.desc(), run_metrics.c.id.desc())
     if since is not None:
         query = query.where(run_metrics.c.started_at >= since)
-    if integration is not None:
-        query = query.where(run_metrics.c.integration == integration)
+    if names:
+        query = query.where(run_metrics.c.integration.in_(names))
     if limit is not None:
         query = query.limit(limit)
     with engine.connect() as conn:
@@ -134,6 +136,19 @@ def load_runs(
     return rows
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite gives naive datetimes back; every time in the state DB is UTC.
+def last_activity(engine: Engine) -> dict[str, datetime]:
+    """When each integration's latest try started, over all its rows: one grouped query."""
+    from sqlalchemy import func, select
+
+    from reliable_api.state.schema import run_metrics
+
+    query = select(run_metrics.c.integration, func.max(run_metrics.c.started_at)).group_by(
+        run_metrics.c.integration
+    )
+    with engine.connect() as conn:
+        return {name: aware(latest) for name, latest in conn.execute(query) if latest is not None}
+
+
+def aware(value: datetime) -> datetime:
+    """``value`` in UTC: SQLite gives naive datetimes back, and every time in the state DB is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -17,13 +17,13 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 EVERY = timedelta(hours=1)
 
 
-def seed(engine: Engine, integration: str, count: int, **last: object) -> None:
-    """``count`` hourly successful loads ending an hour before :data:`NOW`; ``last`` changes the last."""
+def seed(engine: Engine, integration: str, count: int, tail: int = 1, **last: object) -> None:
+    """``count`` hourly loads ending an hour before :data:`NOW`; ``last`` edits the last ``tail``."""
     for n in range(count):
         started = NOW - (count - n) * EVERY
         counts: dict[str, object] = {"records_in": 1000 + n % 3, "rate_limited": 1}
         outcome, error, seconds = "success", None, 30.0 + n % 4
-        if n == count - 1:
+        if n >= count - tail:
             counts.update({k: v for k, v in last.items() if k in ("records_in", "rate_limited")})
             outcome = str(last.get("outcome", outcome))
             error = "ServerError" if outcome == "failed" else None
@@ -41,7 +41,7 @@ def seed(engine: Engine, integration: str, count: int, **last: object) -> None:
 
 
 def test_health_of_each_integration_from_its_rows(state_db: Engine) -> None:
-    seed(state_db, "crm", 48, records_in=0, seconds=31.0)
+    seed(state_db, "crm", 48, tail=3, records_in=0, seconds=31.0)
     seed(state_db, "erp", 30, outcome="failed", seconds=2.0)
     store = DeadLetterStore(state_db)
     for key in ("a", "b"):
@@ -54,7 +54,7 @@ def test_health_of_each_integration_from_its_rows(state_db: Engine) -> None:
     crm = health["crm"]
     assert crm.last_run_at == NOW - EVERY
     assert (crm.runs, crm.failed_runs, crm.success_rate) == (24, 0, 1.0)  # the last 24 hours
-    assert crm.median_duration_s == 31.0  # 6 x 30, 7 x 31, 6 x 32, 5 x 33
+    assert crm.median_duration_s == 31.0
     assert (crm.last_duration_s, crm.last_records) == (31.0, 0)
     assert (crm.throttled, crm.open_dead_letters) == (24, 2)  # one 429 per run
     assert [anomaly.kind for anomaly in crm.anomalies] == ["volume_drop"]
@@ -64,7 +64,7 @@ def test_health_of_each_integration_from_its_rows(state_db: Engine) -> None:
     assert (erp.runs, erp.failed_runs, erp.last_duration_s) == (24, 1, 2.0)
     assert erp.success_rate == 23 / 24
     assert erp.last_records == 1001  # of the last successful try
-    assert erp.anomalies == []  # one failure in five is no drop of 30 points
+    assert erp.anomalies == []  # one failure: no drop of 30 points, too few tries for the objective
 
     billing = health["billing"]
     assert (billing.runs, billing.success_rate, billing.last_run_at, billing.open_dead_letters) == (
@@ -80,11 +80,36 @@ def test_health_of_each_integration_from_its_rows(state_db: Engine) -> None:
     assert as_json["billing"]["last_run_at"] is None
 
 
-def test_a_stale_integration_is_reported_with_its_usual_interval(state_db: Engine) -> None:
-    seed(state_db, "crm", 20)
-    (health,) = integration_health(state_db, now=NOW + 5 * EVERY)
-    assert [anomaly.kind for anomaly in health.anomalies] == ["stale"]
-    assert "usually succeeds every 1h 0m" in health.anomalies[0].message
+def test_runs_that_stopped_coming_are_reported(state_db: Engine) -> None:
+    seed(state_db, "crm", 24 * 5)  # hourly for five days
+    assert integration_health(state_db, now=NOW + 2 * EVERY)[0].anomalies == []
+    (health,) = integration_health(state_db, now=NOW + 8 * EVERY)
+    assert [anomaly.kind for anomaly in health.anomalies] == ["runs_stopped"]
+    assert "no run for 9h 0m; about 8 were due by now" in health.anomalies[0].message
+
+
+def test_a_renamed_integration_keeps_its_history_and_an_integration_without_runs_looks_retired(
+    state_db: Engine,
+) -> None:
+    from reliable_api.monitoring.settings import IntegrationSettings, MonitoringConfig
+
+    seed(state_db, "crm_old", 24 * 5)
+    record_run(
+        state_db,
+        "crm",
+        TaskIdentity(dag_id="sync", task_id="load", run_id="new", try_number=1),
+        started_at=NOW - timedelta(minutes=30),
+        ended_at=NOW - timedelta(minutes=29),
+        counts={"records_in": 1000},
+    )
+    config = MonitoringConfig(integrations={"crm": IntegrationSettings(renamed_from=("crm_old",))})
+    (crm,) = integration_health(state_db, now=NOW, config=config)
+    assert (crm.integration, crm.runs, crm.anomalies, crm.retired) == ("crm", 25, [], None)  # 24 + 1
+    assert crm.renamed_from == ("crm_old",)
+
+    plain = {item.integration: item for item in integration_health(state_db, now=NOW + timedelta(days=9))}
+    assert plain["crm_old"].retired == "no run for 9 days (retired after 7)"
+    assert plain["crm_old"].status == "retired"
 
 
 def test_recent_runs_are_the_latest_oldest_first(state_db: Engine) -> None:
