@@ -44,6 +44,7 @@ from reliable_api.idempotency.upsert_decision import Action, Answer, decide
 
 if TYPE_CHECKING:
     from reliable_api.idempotency.ledger import Ledger, LedgerEntry
+    from reliable_api.idempotency.reconcile import Reconciler
 
 __all__ = ["ApiResource", "ApiUpserter", "UpsertCounts"]
 
@@ -64,6 +65,9 @@ class ApiUpserter:
     :param retry: how a failed create without a key, or a failed PATCH, is resolved again in the
         same try; default the client's connection settings (``client.settings``), if it has them.
     :param sleep: injectable, so tests never sleep.
+    :param reconciler: checks ledger entries against the API before they are skipped, and
+        applies its policy to an update answered 404 (:mod:`reliable_api.idempotency.reconcile`);
+        without one, such an update dead-letters the record.
     :param on_step: a test hook, called with ``"intent_written"``, ``"before_create"``,
         ``"after_create"`` and ``"ledger_written"`` where a crash matters (for a batch: once
         per batch request); the crash-safety tests kill the process from it. Leave it ``None``.
@@ -81,6 +85,7 @@ class ApiUpserter:
         retry: RetrySettings | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_step: Callable[[str], None] | None = None,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self.client = client
         self.resource = resource
@@ -91,6 +96,7 @@ class ApiUpserter:
         self.retry = retry or _connection_retry(client)
         self.sleep = sleep
         self.on_step = on_step
+        self.reconciler = reconciler
         self.counts = UpsertCounts()
         self._total = 0
         self._waiting: list[Pending] = []
@@ -113,6 +119,11 @@ class ApiUpserter:
         try:
             for chunk in _chunks(list(batch.values()), CHUNK):
                 known = self.ledger.get_many(item.key for item in chunk)
+                if self.reconciler is not None:
+                    known, gone = self.reconciler.review(chunk, known)
+                    for key, error in gone.items():
+                        self._reject(key, batch[key].record, error)
+                    chunk = [item for item in chunk if item.key not in gone]
                 todo = []
                 for item in chunk:
                     entry = known.get(item.key)
@@ -219,7 +230,16 @@ class ApiUpserter:
             elif action is Action.WAIT:
                 return False
             else:
-                self._finish(action, claimed, outcome)
+                try:
+                    self._finish(action, claimed, outcome)
+                except RecordRejected as error:
+                    if action is not Action.UPDATE or error.status != 404 or self.reconciler is None:
+                        raise
+                    missing = self.reconciler.missing(item, entry, error)  # deleted remotely
+                    if isinstance(missing, RecordRejected):
+                        raise missing from error
+                    claimed, entry, outcome = (item, missing), missing, Outcome(Answer.NONE)
+                    continue
                 return True
 
     def _finish(self, action: Action, claimed: Claimed, outcome: Outcome) -> None:

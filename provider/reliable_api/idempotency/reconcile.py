@@ -36,7 +36,7 @@ from reliable_api.exceptions import ConfigurationError, RecordRejected
 from reliable_api.idempotency.keys import content_hash, idempotency_key
 
 if TYPE_CHECKING:
-    from reliable_api.idempotency.api_upsert import ApiResource, HttpClient
+    from reliable_api.idempotency.api_resource import ApiResource, HttpClient
     from reliable_api.idempotency.ledger import Ledger, LedgerEntry
 
 MODES = ("off", "sample", "full")
