@@ -127,11 +127,13 @@ def gcra_reserve(
     allowed, binding = state.paused_until, -1
     for index, window in enumerate(windows):
         interval, tat = _interval(window, index, state), state.tat(index)
+        # A request larger than a window's capacity goes when the window is empty, then leaves
+        # the rest as debt: a bulk call worth 10 on a limit of 1 at a time delays the next one.
         if window.calendar_offset is None:
-            allowed_here = max(tat, now) + (cost - window.burst) * interval
+            allowed_here = max(tat, now) + (min(cost, window.burst) - window.burst) * interval
         else:
             start = window.start(now)
-            full = max(tat, start) + cost * interval > start + window.period + _EPSILON
+            full = max(tat, start) + min(cost, window.count) * interval > start + window.period + _EPSILON
             allowed_here = start + window.period if full else now
         if allowed_here > max(allowed, now):
             allowed, binding = allowed_here, index
@@ -140,11 +142,14 @@ def gcra_reserve(
     if wait > max_wait:
         return Reservation(granted=False, wait=wait, interval=first, window=binding), state
     at = now + wait
-    tats = tuple(
-        max(state.tat(index), at if window.calendar_offset is None else window.start(at))
-        + cost * _interval(window, index, state)
-        for index, window in enumerate(windows)
-    ) + state.tats[len(windows) :]
+    tats = (
+        tuple(
+            max(state.tat(index), at if window.calendar_offset is None else window.start(at))
+            + cost * _interval(window, index, state)
+            for index, window in enumerate(windows)
+        )
+        + state.tats[len(windows) :]
+    )
     reservation = Reservation(granted=True, wait=wait, interval=first, window=binding)
     return reservation, replace(state, tats=tats)
 

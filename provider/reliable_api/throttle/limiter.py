@@ -151,7 +151,8 @@ class SharedRateLimiter:
         :param cost: units the request takes in every window.
         :raises RateLimited: when no slot comes within ``max_wait`` seconds.
         :raises ConfigurationError: when ``max_wait`` is negative or not a number, or ``cost``
-            is not positive or above a window's capacity (it could never be sent).
+            is not a positive number. A cost above a window's capacity goes when the window is
+            empty and delays the requests after it.
         """
         if not max_wait >= 0:
             raise ConfigurationError(f"max_wait must be >= 0 seconds, got {max_wait!r}")
@@ -191,14 +192,8 @@ class SharedRateLimiter:
             self.throttled_seconds += wait
 
     def _check_cost(self, cost: float) -> None:
-        capacity = min(
-            window.burst if window.calendar_offset is None else window.count for window in self.windows
-        )
-        if not 0 < cost <= max(capacity, 1.0):
-            raise ConfigurationError(
-                f"request cost must be > 0 and at most {capacity:g} (the smallest burst of rate limit "
-                f"{self.key!r}), got {cost!r}"
-            )
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 < cost < math.inf:
+            raise ConfigurationError(f"request cost must be a number > 0, got {cost!r}")
 
     def _no_slot(self, wait: float, window: int, max_wait: float) -> RateLimited:
         message = f"rate limit {self.key!r} ({self.rate}) has no free slot within {max_wait:g} s"

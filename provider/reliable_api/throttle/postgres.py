@@ -54,10 +54,10 @@ BEGIN{_LOCK_ROW}
     iv := CASE WHEN i = 1 THEN current_interval ELSE intervals[i] END;
     here := t_now;
     IF offsets[i] IS NULL THEN
-      here := GREATEST(COALESCE(r.tats[i], 0), t_now) + (cost - bursts[i]) * iv;
+      here := GREATEST(COALESCE(r.tats[i], 0), t_now) + (LEAST(cost, bursts[i]) - bursts[i]) * iv;
     ELSE
       s := {TABLE}_start(periods[i], offsets[i], t_now);
-      IF GREATEST(COALESCE(r.tats[i], 0), s) + cost * iv > s + periods[i] + 1e-9 THEN
+      IF GREATEST(COALESCE(r.tats[i], 0), s) + LEAST(cost, periods[i] / iv) * iv > s + periods[i] + 1e-9 THEN
         here := s + periods[i];
       END IF;
     END IF;

@@ -56,10 +56,12 @@ local allowed, binding = paused_until, -1
 for i, w in ipairs(windows) do
   local here = now
   if not w.calendar then
-    here = math.max(w.tat, now) + (cost - w.burst) * w.interval
+    here = math.max(w.tat, now) + (math.min(cost, w.burst) - w.burst) * w.interval
   else
     local s = start(w.period, w.offset, now)
-    if math.max(w.tat, s) + cost * w.interval > s + w.period + 1e-9 then here = s + w.period end
+    if math.max(w.tat, s) + math.min(cost, w.period / w.interval) * w.interval > s + w.period + 1e-9 then
+      here = s + w.period
+    end
   end
   if here > math.max(allowed, now) then allowed, binding = here, i - 1 end
 end

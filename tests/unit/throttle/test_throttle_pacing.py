@@ -1,0 +1,166 @@
+"""Pacing for strict limiters, quotas, the API's own count and per-key limits, on a fake clock."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from reliable_api.exceptions import ConfigurationError, RateLimited
+from reliable_api.throttle.aimd import Aimd
+from reliable_api.throttle.errors import QuotaExhausted
+from reliable_api.throttle.limiter import SharedRateLimiter
+from reliable_api.throttle.memory import MemoryBackend
+from reliable_api.throttle.rate import Rate
+from reliable_api.throttle.windows import build_windows
+from tests.unit.throttle.fakes import FakeClock
+from tests.unit.throttle.fakes import clock as clock
+
+TWENTY = Rate(count=20, period=1)  # 50 ms apart
+QUOTA = Rate(count=100, period=3600)
+
+
+@pytest.fixture
+def backend(clock: FakeClock) -> MemoryBackend:
+    return MemoryBackend(now=clock)
+
+
+def paced(backend: MemoryBackend, clock: FakeClock, *rates: Rate, **kwargs: object) -> SharedRateLimiter:
+    windows = build_windows([TWENTY, *rates])
+    return SharedRateLimiter(
+        backend,
+        "conn:api",
+        TWENTY,
+        1,
+        windows=windows,
+        sleep=clock.sleep,
+        monotonic=clock,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_slots_are_spaced_a_margin_wider_than_the_documented_interval(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    worker = paced(backend, clock)
+    waits = [worker.acquire() for _ in range(3)]
+    assert waits == pytest.approx([0.0, 0.051, 0.051])  # 50 ms + 2%
+
+
+def test_a_late_send_holds_the_next_until_the_guard_after_it(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    one, two = paced(backend, clock), paced(backend, clock)
+    start = clock.now
+    one.acquire()  # slot at 0, sent at 0
+    # one's next send, due at +51 ms, goes 3 ms late; two's slot (+51 ms, reserved now, at
+    # +54 ms) would leave it 0 ms after one's actual send: the guard holds it back.
+    clock.advance(0.054)
+    backend.confirm(one.key, guard=0.0)  # one actually sends at +54 ms
+    clock.sleeps.clear()
+    two.acquire()  # reserves +51 ms (now: +54 ms, no wait), then the guard holds it
+    guard = 0.051 * (1 - 0.01)
+    assert clock.sleeps == pytest.approx([guard])
+    assert clock.now == pytest.approx(start + 0.054 + guard)
+
+
+def test_a_lone_429_after_a_quiet_stretch_widens_the_margin_a_little(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    worker = paced(backend, clock)
+    for _ in range(Aimd().quiet):
+        worker.acquire()
+        worker.on_success()
+    worker.on_rate_limited(None)
+    assert worker.interval == pytest.approx(0.051 * 1.02)
+
+
+def test_429s_in_quick_succession_mean_the_rate_is_wrong(backend: MemoryBackend, clock: FakeClock) -> None:
+    worker = paced(backend, clock)
+    worker.acquire()
+    worker.on_rate_limited(None)  # no quiet stretch yet: multiplicative decrease
+    assert worker.interval == pytest.approx(0.051 / 0.9)
+
+
+def test_without_adaptive_a_pacing_429_still_widens_the_margin(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    worker = paced(backend, clock, adaptive=False)
+    for _ in range(Aimd().quiet):
+        worker.on_success()
+    worker.on_rate_limited(None)
+    assert worker.interval == pytest.approx(0.051 * 1.02)
+    worker.on_rate_limited(None)  # not quiet: without adaptive, the configured rate holds
+    assert worker.interval == pytest.approx(0.051 * 1.02)
+
+
+def test_a_spent_quota_raises_quota_exhausted_naming_it_and_reserves_nothing(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    worker = paced(backend, clock, QUOTA)
+    for _ in range(100):
+        worker.acquire(max_wait=30)
+    before = backend.state(worker.key)[0]
+    clock.sleeps.clear()
+    with pytest.raises(QuotaExhausted) as raised:
+        worker.acquire(max_wait=30)
+    error = raised.value
+    assert isinstance(error, RateLimited)
+    assert (error.quota, error.used, error.capacity) == ("100/3600s", pytest.approx(100, abs=1), 100)
+    # the quota paces at 36 s + 2%: its first unit leaks out 36.72 s after the first request,
+    # and 99 slots of 51 ms have passed since
+    assert error.retry_after == pytest.approx(36 * 1.02 - 99 * 0.051)
+    assert "quota 100/3600s" in str(error)
+    assert "reopens in 32 s" in str(error)
+    assert backend.state(worker.key)[0] == before
+    assert clock.sleeps == []
+
+
+def test_the_apis_count_sets_the_quota_window(backend: MemoryBackend, clock: FakeClock) -> None:
+    worker = paced(backend, clock, QUOTA)
+    worker.on_quota(95, 100, 3600, source="salesforce")
+    assert worker.usage()[1].used == pytest.approx(95)
+    for _ in range(5):
+        worker.acquire(max_wait=30)
+    with pytest.raises(QuotaExhausted):
+        worker.acquire(max_wait=30)
+
+
+def test_a_contradicting_quota_holds_the_stricter_and_is_logged_once(
+    backend: MemoryBackend, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = paced(backend, clock, QUOTA)
+    with caplog.at_level(logging.WARNING):
+        worker.on_quota(10, 50, 3600, source="ratelimit")  # 40 left by the API, 90 by our count
+        worker.on_quota(11, 50, 3600, source="ratelimit")
+    assert worker.usage()[1].used == pytest.approx(100 - 39)
+    assert [r.getMessage() for r in caplog.records if "stricter" in r.getMessage()] == [
+        "ratelimit reports a quota of 50 for rate limit 'conn:api' where 100/3600s is configured; "
+        "the stricter holds"
+    ]
+
+
+def test_a_report_for_no_configured_quota_changes_nothing(backend: MemoryBackend, clock: FakeClock) -> None:
+    worker = paced(backend, clock, QUOTA)
+    worker.on_quota(40, 40, 20, source="shopify")  # a 20 s bucket: no such window here
+    assert worker.usage()[1].used == 0
+
+
+def test_each_key_has_its_own_limit(backend: MemoryBackend, clock: FakeClock) -> None:
+    worker = paced(backend, clock)
+    general, random = worker.for_key("C01"), worker.for_key("C02")
+    assert worker.for_key("C01") is general
+    assert (general.acquire(), random.acquire(), general.acquire()) == pytest.approx((0.0, 0.0, 0.051))
+    assert general.key == "conn:api:C01"
+
+
+def test_a_request_costing_ten_delays_the_next_by_ten_slots(backend: MemoryBackend, clock: FakeClock) -> None:
+    worker = paced(backend, clock)
+    assert worker.acquire(cost=10) == 0.0
+    assert worker.acquire() == pytest.approx(10 * 0.051)
+
+
+@pytest.mark.parametrize("cost", [0, -1, float("nan"), True, "3"])
+def test_a_cost_must_be_a_positive_number(backend: MemoryBackend, clock: FakeClock, cost: object) -> None:
+    with pytest.raises(ConfigurationError, match="request cost must be a number > 0"):
+        paced(backend, clock).acquire(cost=cost)  # type: ignore[arg-type]
