@@ -74,6 +74,7 @@ class ApiUpsertOperator(ReliableOperator):
         from reliable_api.hooks.http import ReliableHttpHook
         from reliable_api.idempotency.api_upsert import ApiUpserter
         from reliable_api.idempotency.ledger import Ledger
+        from reliable_api.operators.lineage import api_dataset, staged_dataset
         from reliable_api.state.engine import state_engine
         from reliable_api.state.task import TaskIdentity
 
@@ -96,6 +97,9 @@ class ApiUpsertOperator(ReliableOperator):
                 self.defer_on_long_wait(wait, hook.settings.defer_after)
             run.add_details(counts)
             run.measure(**upsert_volume(counts))
+            self.record_lineage(
+                [staged_dataset(self.records)], [api_dataset(hook.client.base_url, self.resource.create_path)]
+            )
         self.log.info("Upserted into %s: %s", self.integration, counts)
         counts["replay_resolved"] = settle_replay(DeadLetterQueue(engine), self.records)
         return counts

@@ -7,7 +7,8 @@
 - the failure budget: fail the task when too large a share of a batch was dead-lettered;
 - deferral on a long wait: a wait longer than the connection's ``defer_after`` frees the worker
   slot and the triggerer wakes the task;
-- a **Dead letters** link on the task: the DLQ browser filtered to the task's run.
+- a **Dead letters** link on the task: the DLQ browser filtered to the task's run;
+- OpenLineage: the datasets a try read and wrote (:mod:`reliable_api.operators.lineage`).
 
 ``__init__`` only stores arguments; connections, the state DB and Airflow's config are read in
 ``execute``. Light on purpose: DAG files import the operators.
@@ -16,7 +17,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from reliable_api.exceptions import RateLimited
     from reliable_api.monitoring.recorder import RecordedRun
+    from reliable_api.operators.lineage import DatasetId, TaskLineage
 
 #: The dead-lettered share of a batch above which a task fails (the design's 5 %).
 DEFAULT_MAX_FAILURE_RATIO = 0.05
@@ -73,6 +75,33 @@ class ReliableOperator(BaseOperator):
         super().__init__(**kwargs)
         self.integration = integration
         self.state_conn_id = state_conn_id
+        #: what this try read and wrote, set by ``execute`` for OpenLineage
+        self.lineage: TaskLineage | None = None
+
+    def record_lineage(
+        self,
+        inputs: Sequence[DatasetId | None] = (),
+        outputs: Sequence[DatasetId | None] = (),
+        quality: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Keep the datasets this try read and wrote (``None``: records given inline)."""
+        from reliable_api.operators.lineage import TaskLineage
+
+        self.lineage = TaskLineage(
+            inputs=[item for item in inputs if item is not None],
+            outputs=[item for item in outputs if item is not None],
+            quality=quality,
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage's ``OperatorLineage`` of the try; ``None`` without the OpenLineage provider."""
+        from reliable_api.operators.lineage import operator_lineage
+
+        return operator_lineage(self.lineage)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """The same for a failed try: what it read (and the checks that failed it)."""
+        return self.get_openlineage_facets_on_complete(task_instance)
 
     def default_integration(self) -> str | None:
         """The integration when neither the argument nor ``params`` names one."""

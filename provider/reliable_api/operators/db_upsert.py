@@ -106,12 +106,15 @@ class DbUpsertOperator(ReliableOperator):
         from reliable_api.deadletter.replay import settle_replay
         from reliable_api.idempotency.db_upsert import upsert_staged
         from reliable_api.operators.base import enforce_failure_budget
+        from reliable_api.operators.lineage import staged_dataset, table_dataset
         from reliable_api.state.engine import state_engine
         from reliable_api.state.task import TaskIdentity
 
         with self.recorded(context) as run:
             connection: Any = BaseHook.get_connection(self.conn_id)  # get_hook() is untyped in Airflow
             engine = connection.get_hook().get_sqlalchemy_engine()
+            target = table_dataset(engine.url.render_as_string(), self.table, self.schema)
+            self.record_lineage([staged_dataset(self.records)], [target])
             try:
                 result = upsert_staged(
                     engine,

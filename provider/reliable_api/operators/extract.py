@@ -115,6 +115,7 @@ class ApiExtractOperator(ReliableOperator):
         self, directory: ObjectStoragePath, checkpoint: dict[str, Any] | None, run: RecordedRun
     ) -> dict[str, Any]:
         from reliable_api.hooks.http import ReliableHttpHook
+        from reliable_api.operators.lineage import api_dataset, staged_dataset
         from reliable_api.staging.files import StagedWriter
 
         hook = ReliableHttpHook(method="GET", http_conn_id=self.http_conn_id, limit_key=self.limit_key)
@@ -143,6 +144,7 @@ class ApiExtractOperator(ReliableOperator):
             self._checkpoint(directory, writer, state, totals, hook)
             self.defer_on_long_wait(wait, hook.settings.defer_after)  # a short one fails this try
         batch = writer.close()
+        self.record_lineage([api_dataset(hook.client.base_url, self.endpoint)], [staged_dataset(batch.path)])
         summary = {**batch.to_xcom(), **_add_counters(totals, hook)}
         run.measure(records_out=batch.records, records_written=batch.records)
         run.add_details({"pages": totals["pages"]})

@@ -74,6 +74,7 @@ class ValidateRecordsOperator(ReliableOperator):
         from reliable_api.deadletter.replay import REPLAY_KEY
         from reliable_api.deadletter.store import DeadLetterStore
         from reliable_api.operators.base import enforce_failure_budget
+        from reliable_api.operators.lineage import staged_dataset
         from reliable_api.staging.files import read_records
         from reliable_api.state.engine import state_engine
         from reliable_api.state.task import TaskIdentity
@@ -90,6 +91,7 @@ class ValidateRecordsOperator(ReliableOperator):
             DeadLetterStore(engine, redact=self.redact).add_many(integration, failures, task)
             counts = {"records": batch.total, "good": len(batch.good), "rejected": len(batch.rejected)}
             reasons = batch.reasons()
+            self.record_lineage([staged_dataset(self.records)], [staged_dataset(staged)], batch.summary)
             run.add_details({**counts, "reasons": reasons, "validation": batch.summary})
             run.measure(
                 records_in=batch.total,
