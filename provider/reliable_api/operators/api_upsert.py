@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from reliable_api.idempotency.api_upsert import ApiResource
+    from reliable_api.idempotency.reconcile import Reconciliation
 
 
 class ApiUpsertOperator(ReliableOperator):
@@ -39,9 +40,18 @@ class ApiUpsertOperator(ReliableOperator):
     :param max_failure_ratio: the dead-lettered share above which the task fails.
     :param redact: payload fields stored in dead letters as salted hashes only.
     :param limit_key: the connection's limit that these requests count against.
+    :param reconcile: check ledger entries against the API before skipping them (templated):
+        ``"sample"``, ``"full"``, a dict or a
+        :class:`~reliable_api.idempotency.reconcile.Reconciliation`; default off. Its ``policy``
+        also decides what an update answered 404 does (default: create the record again).
     """
 
-    template_fields: Sequence[str] = (*ReliableOperator.template_fields, "http_conn_id", "records")
+    template_fields: Sequence[str] = (
+        *ReliableOperator.template_fields,
+        "http_conn_id",
+        "records",
+        "reconcile",
+    )
     integration: str  # required here: the ledger's name
     ui_color = "#e8fde9"
 
@@ -56,15 +66,21 @@ class ApiUpsertOperator(ReliableOperator):
         max_failure_ratio: float = DEFAULT_MAX_FAILURE_RATIO,
         redact: Collection[str] = (),
         limit_key: str = "default",
+        reconcile: Reconciliation | Mapping[str, Any] | str | None = None,
         **kwargs: Any,
     ) -> None:
+        from reliable_api.idempotency.reconcile import Reconciliation
+
         super().__init__(integration=integration, state_conn_id=state_conn_id, **kwargs)
+        if not isinstance(reconcile, str):  # a template is checked once rendered
+            Reconciliation.of(reconcile)
         self.http_conn_id = http_conn_id
         self.resource = resource
         self.records = records
         self.max_failure_ratio = checked_ratio(max_failure_ratio)
         self.redact = tuple(redact)
         self.limit_key = limit_key
+        self.reconcile = reconcile
 
     def execute(self, context: Context) -> dict[str, int]:
         """Upsert every record; resumes where an earlier try or a deferral stopped."""
@@ -74,6 +90,7 @@ class ApiUpsertOperator(ReliableOperator):
         from reliable_api.hooks.http import ReliableHttpHook
         from reliable_api.idempotency.api_upsert import ApiUpserter
         from reliable_api.idempotency.ledger import Ledger
+        from reliable_api.idempotency.reconcile import Reconciler, Reconciliation
         from reliable_api.operators.lineage import api_dataset, staged_dataset
         from reliable_api.state.engine import state_engine
         from reliable_api.state.task import TaskIdentity
@@ -84,15 +101,19 @@ class ApiUpsertOperator(ReliableOperator):
             store = DeadLetterStore(engine, redact=self.redact)
             hook = ReliableHttpHook(http_conn_id=self.http_conn_id, limit_key=self.limit_key)
             run.watch(hook)
+            ledger = Ledger(engine, self.integration, owner=task.instance)
+            settings = Reconciliation.of(self.reconcile)
+            reconciler = Reconciler(hook, self.resource, ledger, settings, salt=str(task.run_id))
             upserter = ApiUpserter(
                 hook,
                 self.resource,
-                Ledger(engine, self.integration, owner=task.instance),
+                ledger,
                 lambda key, payload, error: store.add(self.integration, key, payload, error, task),
                 max_failure_ratio=self.max_failure_ratio,
+                reconciler=reconciler,
             )
             try:
-                counts = upserter.run(self._records()).to_dict()
+                counts = {**upserter.run(self._records()).to_dict(), **reconciler.counts.to_dict()}
             except RateLimited as wait:  # the ledger keeps what was written
                 self.defer_on_long_wait(wait, hook.settings.defer_after)
             run.add_details(counts)
