@@ -8,6 +8,13 @@ a Slack webhook is itself a credential: it is never logged, and errors are logge
 Delivery goes through :class:`~reliable_api.http.client.ReliableClient` with the connection's
 reliability settings (``rate_limit``, retries, timeouts in its extra), defaulting to few retries
 and short timeouts: a notifier reports on a failing task and must never fail or hang it.
+
+Each webhook is paced at one message per second by default (Slack's limit for a webhook, which
+posts to one channel), shared by every process through the connection's ``limiter_backend``
+(``sqlite`` by default: the machine's processes); set ``rate_limit`` in the extra to change it, or
+to ``""`` for none. Where that backend cannot be used (``sqlite`` under a distributed executor),
+pacing falls back to this process, with a warning, rather than losing the alert. A storm of more
+than ``defer_after`` (10) alerts a second waits no longer: the rest are logged as not delivered.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
     from reliable_api.alerting.alert import Alert
+    from reliable_api.hooks.http import ReliableHttpHook
+    from reliable_api.throttle.limiter import SharedRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,7 @@ ALERT_CONTEXT_KEY = "alert"
 SLACK_WEBHOOK_ENDPOINT = "https://hooks.slack.com/services"
 #: Delivery settings unless the connection's extra sets them: a few quick tries, then give up.
 DELIVERY_DEFAULTS: Mapping[str, Any] = {
+    "rate_limit": "1/s",
     "max_retries": 2,
     "backoff_base": 0.5,
     "backoff_cap": 5.0,
@@ -170,9 +180,22 @@ class WebhookNotifier(BaseNotifier):
         key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         with requests.Session() as session, hidden_in_logs(url, parts.path):
             client = ReliableClient(
-                session, f"{parts.scheme}://{parts.netloc}", hook.settings, limiter=hook.limiter
+                session, f"{parts.scheme}://{parts.netloc}", hook.settings, limiter=self._limiter(hook)
             )
             client.request("POST", url, json=body, headers={"Idempotency-Key": key})
+
+    def _limiter(self, hook: ReliableHttpHook) -> SharedRateLimiter | None:
+        """The webhook's shared limiter, or this process's when its backend cannot be used."""
+        try:
+            return hook.limiter
+        except ConfigurationError as error:
+            from reliable_api.http.limiting import build_limiter
+            from reliable_api.throttle.factory import process_memory_backend
+
+            log.warning(
+                "Pacing webhook connection %r in this process only: %s", self.webhook_conn_id, error.message
+            )
+            return build_limiter(hook.settings, process_memory_backend(), f"{self.webhook_conn_id}:alerts")
 
 
 def webhook_url(conn: Connection) -> str:

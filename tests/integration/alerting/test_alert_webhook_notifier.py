@@ -181,3 +181,18 @@ def test_a_given_alert_in_the_context_is_sent_as_it_is(
     WebhookNotifier(webhook_conn_id="alerts_hook", format="json")({"alert": alert})
 
     assert sandbox.webhooks(channel)[0]["body"]["title"] == "DAG run failed: crm_sync"
+
+
+def test_alerts_to_one_webhook_are_paced_at_one_per_second_by_default(
+    sandbox: SandboxServer, webhook: Callable[..., str], task_context: Context
+) -> None:
+    import time
+
+    channel = webhook("paced_hook", channel="paced")
+    notifier = WebhookNotifier(webhook_conn_id="paced_hook", format="json")
+    alert = alert_from_context(failure(task_context), "task_failure")
+    started = time.monotonic()
+    assert all(notifier.send(alert) for _ in range(3))
+    # three messages take two one-second slots at least (a lower bound: slowness cannot break it)
+    assert time.monotonic() - started >= 2.0
+    assert len(sandbox.webhooks(channel)) == 3
