@@ -121,17 +121,11 @@ class ReliableHttpHook(HttpHook):
     @cached_property
     def limiter(self) -> SharedRateLimiter | None:
         """The shared limiter of ``(connection, limit_key)``; ``None`` without a ``rate_limit``."""
-        from reliable_api.throttle.limiter import SharedRateLimiter
+        from reliable_api.http.limiting import build_limiter
 
         if self.settings.rate_limit is None:
             return None
-        return SharedRateLimiter(
-            self._limiter_backend(),
-            f"{self.http_conn_id}:{self.limit_key}",
-            self.settings.rate_limit,
-            self.settings.burst,
-            adaptive=self.settings.adaptive,
-        )
+        return build_limiter(self.settings, self._limiter_backend(), f"{self.http_conn_id}:{self.limit_key}")
 
     @property
     def counters(self) -> RequestCounters:
@@ -181,9 +175,15 @@ class ReliableHttpHook(HttpHook):
         json: Any = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
+        cost: float = 1.0,
     ) -> requests.Response:
-        """Send one ``method`` request to ``endpoint`` (relative to the connection's base URL)."""
-        return self.client.request(method, endpoint, params=params, json=json, data=data, headers=headers)
+        """Send one ``method`` request to ``endpoint`` (relative to the connection's base URL).
+
+        :param cost: units of the rate limit it takes (a bulk call may cost more than one).
+        """
+        return self.client.request(
+            method, endpoint, params=params, json=json, data=data, headers=headers, cost=cost
+        )
 
     def paginate(
         self,
