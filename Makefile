@@ -19,8 +19,13 @@ lint: venv
 	$(VENV)/bin/ruff format --check provider tests dags demo bench
 	$(VENV)/bin/mypy
 
+# The suite mostly waits on servers and subprocesses, so more workers than the 2 cores pay off.
+# A module's tests share a worker, the e2e tests share one (tests/conftest.py); the long tiers
+# start first. `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 4
+
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # Unit tests only: no services, no Airflow processes.
 test-fast: venv

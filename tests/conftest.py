@@ -60,6 +60,34 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("filterwarnings", line)
 
 
+#: Test directories whose tests run first: the longest ones, so that no worker of ``pytest -n N``
+#: is left with one of them at the end while the others are idle.
+LONG_TIERS = ("tests/e2e/", "tests/chaos/", "tests/system/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the long tiers first (a stable sort: each module's tests stay together and in order)."""
+    items.sort(
+        key=lambda item: next((n for n, tier in enumerate(LONG_TIERS) if item.nodeid.startswith(tier)), 99)
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadscope``, a module's tests share a worker (so its module-scoped sandbox,
+    DB or batch is built once), and every e2e test shares one: each starts a whole Airflow, and
+    two at once would starve each other of the machine's two cores."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneAirflowAtATime(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/e2e" if nodeid.startswith("tests/e2e/") else super()._split_scope(nodeid)
+
+    return OneAirflowAtATime(config, log)
+
+
 # Property tests assert behaviour, never timings: a loaded 2-core CI machine must not fail them
 # for generating examples slowly.
 settings.register_profile("reliable_api", deadline=None, suppress_health_check=[HealthCheck.too_slow])
