@@ -29,7 +29,15 @@ MAX_MESSAGE_CHARS = 4000
 INTEGRATION_PARAM = "integration"
 
 #: Why an alert was raised.
-KINDS = ("task_failure", "task_retry", "dag_failure", "deadline_missed", "records_dead_lettered")
+KINDS = (
+    "task_failure",
+    "task_retry",
+    "dag_failure",
+    "deadline_missed",
+    "records_dead_lettered",
+    "circuit_opened",
+    "circuit_closed",
+)
 
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{0,31}://[^\s\"'<>]+")  # bounded: linear on long text
 
@@ -73,8 +81,14 @@ class Alert:
             "dag_failure": "DAG run failed",
             "deadline_missed": "DAG run missed its deadline",
             "records_dead_lettered": "Records dead-lettered",
+            "circuit_opened": "Circuit breaker opened",
+            "circuit_closed": "Circuit breaker closed",
         }[self.kind]
-        where = ".".join(part for part in (self.dag_id, self.task_id) if part) or "unknown DAG"
+        where = (
+            ".".join(part for part in (self.dag_id, self.task_id) if part)
+            or self.integration
+            or "unknown DAG"
+        )
         return f"{what}: {where}" + (f" ({self.error_class})" if self.error_class else "")
 
     @property

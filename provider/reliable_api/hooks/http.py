@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import requests
     from airflow.sdk import Connection
 
+    from reliable_api.http.circuit_breaker import CircuitBreaker
     from reliable_api.http.client import ReliableClient, RequestCounters
     from reliable_api.http.pagination import Page, Paginator
     from reliable_api.throttle.base import LimiterBackend
@@ -116,7 +117,16 @@ class ReliableHttpHook(HttpHook):
         from reliable_api.http.client import ReliableClient
 
         session = self.get_conn()
-        return ReliableClient(session, self.base_url, self.settings, limiter=self.limiter)
+        client = ReliableClient(session, self.base_url, self.settings, limiter=self.limiter)
+        client.breaker = self.breaker
+        return client
+
+    @cached_property
+    def breaker(self) -> CircuitBreaker | None:
+        """The connection's circuit breaker, shared by every worker; ``None`` unless configured."""
+        from reliable_api.hooks.breaker import connection_breaker
+
+        return connection_breaker(self.http_conn_id, self.settings)
 
     @cached_property
     def limiter(self) -> SharedRateLimiter | None:
@@ -265,4 +275,5 @@ class ReliableHttpAsyncHook(ReliableHttpHook):
             engine = AsyncReliableClient(
                 client, self.base_url, self.settings, limiter=self.limiter, counters=self.async_counters
             )
+            engine.breaker = self.breaker
             return await engine.request(method, endpoint, params=params, json=json, headers=headers)

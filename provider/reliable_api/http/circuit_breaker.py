@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reliable_api.exceptions import ConfigurationError, NetworkError, RateLimited, ServerError
@@ -43,7 +43,7 @@ class CircuitOpen(RateLimited):
 
 @dataclass(frozen=True)
 class BreakerSettings:
-    """When a connection's breaker opens, and for how long.
+    """When a connection's breaker opens, and for how long (the connection's ``breaker_*`` settings).
 
     :param failures: consecutive transient failures that open it; 0: never by count.
     :param error_ratio: the failed share of recent attempts that opens it; 0: never by ratio.
@@ -58,7 +58,7 @@ class BreakerSettings:
     error_ratio: float = 0.0
     window: float = 60.0
     min_requests: int = 20
-    open_seconds: float = 30.0
+    open_seconds: float = 60.0
     probe_seconds: float = 30.0
 
     def __post_init__(self) -> None:
@@ -80,24 +80,6 @@ class BreakerSettings:
                     f"breaker_{name} must be {'an integer' if kind is int else 'a number'} between "
                     f"{low:g} and {high:g}, got {value!r}"
                 )
-
-    @classmethod
-    def from_extra(cls, extra: Mapping[str, Any]) -> BreakerSettings:
-        """The ``breaker_*`` keys of a connection extra (strings from the form are converted).
-
-        :raises ConfigurationError: naming the setting whose value is wrong.
-        """
-        values: dict[str, Any] = {}
-        for spec in fields(cls):
-            raw = extra.get(f"breaker_{spec.name}")
-            if raw in (None, ""):
-                continue
-            kind = int if spec.type in ("int", int) else float
-            try:
-                values[spec.name] = kind(raw) if isinstance(raw, str) else raw
-            except ValueError:
-                raise ConfigurationError(f"breaker_{spec.name} must be a number, got {raw!r}") from None
-        return cls(**values)
 
 
 def _closed() -> State:

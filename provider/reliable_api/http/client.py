@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import httpx
     import requests
 
+    from reliable_api.exceptions import ReliableApiError
+    from reliable_api.http.circuit_breaker import CircuitBreaker
     from reliable_api.http.settings import HttpSettings
     from reliable_api.throttle.limiter import SharedRateLimiter
 
@@ -65,6 +67,9 @@ class RequestCounters:
 
 class _Engine:
     """What both clients share: URLs, the limiter, the retry policy and the bookkeeping."""
+
+    #: The connection's circuit breaker, shared by every worker (the hook sets it); ``None``: none.
+    breaker: CircuitBreaker | None = None
 
     def __init__(
         self,
@@ -163,8 +168,21 @@ class _Engine:
             limiter.on_success(
                 policy_interval=info.policy_interval, remaining=info.remaining, reset_after=info.reset_after
             )
+        if self.breaker is not None:
+            self.breaker.record(error)
         if error is not None:
             raise error
+
+    def admit(self) -> None:
+        """Raise :class:`~reliable_api.http.circuit_breaker.CircuitOpen` while the breaker is open."""
+        if self.breaker is not None:
+            self.breaker.admit()
+
+    def transport_failed(self, error: ReliableApiError) -> ReliableApiError:
+        """Count a transport failure (timeout, reset) against the breaker; return it to raise."""
+        if self.breaker is not None:
+            self.breaker.record(error)
+        return error
 
     def count_retry(self, event: RetryEvent) -> None:
         self.counters.retries += 1
@@ -243,6 +261,7 @@ class ReliableClient(_Engine):
         for attempt in retrying:
             with attempt:
                 number = attempt.retry_state.attempt_number
+                self.admit()
                 self.take_slot(limiter, cost)
                 try:
                     response = self.session.request(
@@ -256,7 +275,8 @@ class ReliableClient(_Engine):
                     )
                     body = response.content
                 except Exception as exc:  # every transport failure becomes a taxonomy error
-                    raise classify_exception(exc, method=method, url=url, attempts=number) from None
+                    error = classify_exception(exc, method=method, url=url, attempts=number)
+                    raise self.transport_failed(error) from None
                 self.observe(
                     response.status_code,
                     response.headers,
@@ -341,6 +361,7 @@ class AsyncReliableClient(_Engine):
         async for attempt in retrying:
             with attempt:
                 number = attempt.retry_state.attempt_number
+                await asyncio.to_thread(self.admit)
                 await asyncio.to_thread(self.take_slot, limiter, cost)
                 try:
                     response = await self.client.request(
@@ -352,7 +373,8 @@ class AsyncReliableClient(_Engine):
                         timeout=httpx.Timeout(read, connect=connect),
                     )
                 except Exception as exc:  # every transport failure becomes a taxonomy error
-                    raise classify_exception(exc, method=method, url=url, attempts=number) from None
+                    error = classify_exception(exc, method=method, url=url, attempts=number)
+                    raise await asyncio.to_thread(self.transport_failed, error) from None
                 await asyncio.to_thread(
                     self.observe,
                     response.status_code,

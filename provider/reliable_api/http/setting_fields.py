@@ -163,5 +163,54 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
         3600.0,
         {"minimum": 0},
     ),
+    # The circuit breaker (reliable_api.http.circuit_breaker), off until one of the first two is set.
+    SettingField(
+        "breaker_failures",
+        "Breaker: consecutive failures",
+        "Consecutive transient failures (5xx, timeouts, resets) of any worker that open the "
+        "connection's circuit breaker: tasks defer instead of retrying into an outage. 0: off.",
+        "integer",
+        0,
+        {"minimum": 0, "maximum": 10000},
+    ),
+    SettingField(
+        "breaker_error_ratio",
+        "Breaker: error ratio",
+        "Failed share of the attempts in the breaker window that opens the breaker. 0: off.",
+        "number",
+        0.0,
+        {"minimum": 0, "maximum": 1},
+    ),
+    SettingField(
+        "breaker_window",
+        "Breaker: window (s)",
+        "Seconds of attempts the error ratio looks at.",
+        "number",
+        60.0,
+        {"minimum": 1, "maximum": 86400},
+    ),
+    SettingField(
+        "breaker_min_requests",
+        "Breaker: minimum attempts",
+        "Attempts in the window before the error ratio counts.",
+        "integer",
+        20,
+        {"minimum": 1, "maximum": 1000000},
+    ),
+    SettingField(
+        "breaker_open_seconds",
+        "Breaker: open for (s)",
+        "How long an open breaker refuses requests before one worker probes the API.",
+        "number",
+        60.0,
+        {"minimum": 0.1, "maximum": 86400},
+    ),
+    SettingField(
+        "breaker_alert_conn_id",
+        "Breaker: alert connection",
+        "Webhook connection told once when the breaker opens and once when it closes.",
+        "string",
+        None,
+    ),
 )
 SETTING_NAMES = frozenset(f.name for f in SETTING_FIELDS)

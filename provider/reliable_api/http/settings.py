@@ -36,6 +36,12 @@ class HttpSettings:
     retry_deadline: float = 300.0
     defer_after: float = 30.0
     max_retry_after: float = 3600.0
+    breaker_failures: int = 0
+    breaker_error_ratio: float = 0.0
+    breaker_window: float = 60.0
+    breaker_min_requests: int = 20
+    breaker_open_seconds: float = 60.0
+    breaker_alert_conn_id: str | None = None
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any], **overrides: Any) -> HttpSettings:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from reliable_api.exceptions import ConfigurationError, NetworkError, RateLimited, RecordRejected, ServerError
+from reliable_api.hooks.breaker import connection_breaker
 from reliable_api.http.circuit_breaker import (
     CLOSED,
     HALF_OPEN,
@@ -19,6 +20,7 @@ from reliable_api.http.circuit_breaker import (
     counts_against,
     record,
 )
+from reliable_api.http.settings import HttpSettings
 from reliable_api.http.shared_state import MemoryState
 
 SETTINGS = BreakerSettings(failures=3, open_seconds=30, probe_seconds=5)
@@ -109,14 +111,19 @@ def test_what_counts_as_an_outage(error: Exception, counts: bool) -> None:
 )
 def test_a_setting_out_of_range_names_the_field(extra: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigurationError, match=field):
-        BreakerSettings.from_extra(extra)
+        HttpSettings.from_extra(extra)
+    with pytest.raises(ConfigurationError, match="breaker_failures"):
+        BreakerSettings(failures=-1)
 
 
-def test_settings_from_the_connection_form() -> None:
-    settings = BreakerSettings.from_extra(
-        {"breaker_failures": "5", "breaker_error_ratio": "0.25", "other": 1}
+def test_the_breaker_is_off_unless_configured() -> None:
+    assert connection_breaker("crm", HttpSettings()) is None
+    settings = HttpSettings.from_extra(
+        {"breaker_failures": "5", "breaker_open_seconds": "90", "limiter_backend": "memory"}
     )
-    assert (settings.failures, settings.error_ratio, settings.open_seconds) == (5, 0.25, 30.0)
+    breaker = connection_breaker("crm", settings)
+    assert breaker is not None
+    assert (breaker.settings.failures, breaker.settings.open_seconds) == (5, 90.0)
 
 
 def test_the_breaker_raises_a_long_wait_and_tells_each_change_once() -> None:
