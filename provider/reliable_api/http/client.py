@@ -31,6 +31,7 @@ from reliable_api.http.headers import parse_rate_limit_headers
 from reliable_api.http.limiting import request_limit_key
 from reliable_api.http.quota_headers import parse_quota_headers
 from reliable_api.http.redaction import redact_url
+from reliable_api.http.response_body import read_capped
 from reliable_api.http.retry import RetryEvent, RetrySettings, build_async_retrying, build_retrying
 
 if TYPE_CHECKING:
@@ -272,8 +273,11 @@ class ReliableClient(_Engine):
                         data=data,
                         headers=headers,
                         timeout=self.timeout,
+                        stream=True,
                     )
-                    body = response.content
+                    body = read_capped(response, self.settings.max_response_bytes, attempts=number)
+                except ConfigurationError:  # a body over max_response_bytes: no transport failure
+                    raise
                 except Exception as exc:  # every transport failure becomes a taxonomy error
                     error = classify_exception(exc, method=method, url=url, attempts=number)
                     raise self.transport_failed(error) from None

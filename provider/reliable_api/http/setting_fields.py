@@ -163,6 +163,14 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
         3600.0,
         {"minimum": 0},
     ),
+    SettingField(
+        "max_response_bytes",
+        "Max response size (bytes)",
+        "A larger response body is refused without being read into memory (the task fails).",
+        "integer",
+        50 * 1024 * 1024,
+        {"minimum": 1},
+    ),
     # The circuit breaker (reliable_api.http.circuit_breaker), off until one of the first two is set.
     SettingField(
         "breaker_failures",

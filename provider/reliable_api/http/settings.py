@@ -36,6 +36,7 @@ class HttpSettings:
     retry_deadline: float = 300.0
     defer_after: float = 30.0
     max_retry_after: float = 3600.0
+    max_response_bytes: int = 50 * 1024 * 1024
     breaker_failures: int = 0
     breaker_error_ratio: float = 0.0
     breaker_window: float = 60.0
