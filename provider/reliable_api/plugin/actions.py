@@ -79,8 +79,12 @@ def replay_dag_or_none(integration: str) -> str | None:
 
 
 def entry_json(entry: DeadLetter) -> dict[str, Any]:
-    """An entry for the JSON endpoints: every field, plus which payload fields are redacted."""
-    return {**entry.to_dict(), "redacted_fields": redacted_fields(entry)}
+    """An entry for the JSON endpoints: every field, the failure's reason and field, what is redacted."""
+    from reliable_api.plugin.reasons import failure_of
+
+    failure = failure_of(entry)
+    extra = {"reason": failure.reason, "field": failure.field, "redacted_fields": redacted_fields(entry)}
+    return {**entry.to_dict(), **extra}
 
 
 def _wrong_state(entry: DeadLetter, action: str) -> Outcome:

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from reliable_api.deadletter.queue import STATUSES, DeadLetter, DeadLetterQueue, UnknownDeadLetter
 from reliable_api.plugin import actions
 from reliable_api.plugin.access import CSRF_FIELD, CSRF_HEADER, Access, check_csrf, csrf_token, current_access
-from reliable_api.plugin.listing import count_by_integration, find_page, visible_scope
+from reliable_api.plugin.listing import Page, count_by_integration, find_page, visible_scope
 from reliable_api.plugin.render import page, payload_rows
 
 if TYPE_CHECKING:
@@ -53,9 +53,12 @@ def create_app(engine: Callable[[], Engine] = default_engine) -> FastAPI:
     app = FastAPI(title="Reliable API pages", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
     app.add_exception_handler(StarletteHTTPException, _error_page)
+    from reliable_api.plugin import bulk, health
+
+    bulk.install(app)  # before /dlq/{entry_id}, which would take "bulk" for an id
     _dlq_pages(app)
     _dlq_api(app)
-    _health(app)
+    health.install(app)
     return app
 
 
@@ -89,12 +92,23 @@ def _listing(
     status_filter: str | None,
     limit: int,
     offset: int,
+    reason: str | None = None,
 ) -> dict[str, Any]:
+    from reliable_api.plugin.bulk import by_reason, scan
+
     statuses = _statuses(status_filter)
     engine = request.app.state.engine()
     scope = visible_scope(engine, access)
-    found = find_page(engine, scope, integration=integration, statuses=statuses, limit=limit, offset=offset)
-    return {"page": found, "counts": count_by_integration(engine, scope)}
+    rows = scan(engine, scope, integration=integration, statuses=statuses)
+    if reason:  # reasons are read from messages: the page is cut from the scanned ids
+        ids = [row.id for row in rows if row.failure.reason == reason]
+        entries = DeadLetterQueue(engine).find(ids=ids[offset : offset + limit], limit=limit) if ids else []
+        found = Page(entries=entries, total=len(ids))
+    else:
+        found = find_page(
+            engine, scope, integration=integration, statuses=statuses, limit=limit, offset=offset
+        )
+    return {"page": found, "counts": count_by_integration(engine, scope), "reasons": by_reason(rows)}
 
 
 def _dlq_pages(app: FastAPI) -> None:
@@ -105,14 +119,17 @@ def _dlq_pages(app: FastAPI) -> None:
         integration: str | None = None,
         status_filter: Annotated[str | None, Query(alias="status")] = None,
         page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+        reason: str | None = None,
     ) -> Response:
+        from reliable_api.plugin.reasons import failure_of
+
         integration = integration or None
-        listing = _listing(
-            request, access, integration, status_filter, PAGE_SIZE, (page_number - 1) * PAGE_SIZE
-        )
+        offset = (page_number - 1) * PAGE_SIZE
+        listing = _listing(request, access, integration, status_filter, PAGE_SIZE, offset, reason or None)
         total = listing["page"].total
         pages = max(1, -(-total // PAGE_SIZE))
-        filters = {k: v for k, v in (("integration", integration), ("status", status_filter)) if v}
+        chosen = (("integration", integration), ("status", status_filter), ("reason", reason))
+        filters = {k: v for k, v in chosen if v}
         return page(
             request,
             "dlq_list.html",
@@ -124,7 +141,10 @@ def _dlq_pages(app: FastAPI) -> None:
             status_filter=status_filter,
             page_number=page_number,
             pages=pages,
-            query=lambda **changes: urlencode({**filters, **changes}),
+            query=lambda **changes: urlencode({k: v for k, v in {**filters, **changes}.items() if v}),
+            reasons=listing["reasons"],
+            reason=reason,
+            failure=failure_of,
             user=access.name,
         )
 
@@ -202,12 +222,14 @@ def _dlq_api(app: FastAPI) -> None:
         status_filter: Annotated[str | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
+        reason: str | None = None,
     ) -> dict[str, Any]:
-        listing = _listing(request, access, integration or None, status_filter, limit, offset)
+        listing = _listing(request, access, integration or None, status_filter, limit, offset, reason or None)
         return {
             "entries": [actions.entry_json(entry) for entry in listing["page"].entries],
             "total": listing["page"].total,
             "counts": listing["counts"],
+            "reasons": [{"reason": r, "field": f, "count": n} for r, f, n in listing["reasons"]],
         }
 
     @app.get("/api/dlq/{entry_id}")
@@ -240,18 +262,12 @@ def _dlq_api(app: FastAPI) -> None:
         return JSONResponse(body, status_code=code)
 
 
-def _health(app: FastAPI) -> None:
-    from reliable_api.plugin.health import install
-
-    install(app)
-
-
 async def _error_page(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     headers = getattr(error, "headers", None)
     if _relative_path(request).startswith("/api/"):
         return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=headers)
-    login = _login_url() if error.status_code == status.HTTP_401_UNAUTHORIZED else None
+    login = _login_url(_asked(request)) if error.status_code == status.HTTP_401_UNAUTHORIZED else None
     code = error.status_code
     return page(request, "error.html", status_code=code, code=code, detail=error.detail, login=login)
 
@@ -262,10 +278,17 @@ def _relative_path(request: Request) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-def _login_url() -> str | None:
+def _asked(request: Request) -> str:
+    """The page the user asked for, as a path on this server (login returns there)."""
+    path, root = str(request.scope.get("path", "")), str(request.scope.get("root_path", ""))
+    full = path if path.startswith(root) else root.rstrip("/") + path
+    return full + (f"?{request.url.query}" if request.url.query else "")
+
+
+def _login_url(next_url: str) -> str | None:
     from airflow.api_fastapi.app import get_auth_manager
 
     try:
-        return str(get_auth_manager().get_url_login())
+        return str(get_auth_manager().get_url_login(next_url=next_url))
     except Exception:  # an auth manager without a login page still gets its 401 shown
         return None
