@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from reliable_api.testing.sandbox.quota import QUOTA_HEADER_STYLES
+
 RETRY_AFTER_FORMATS = ("seconds", "http-date")
 LEGACY_RESET_FORMATS = ("epoch", "delta")
+TOKEN_FORMATS = ("json", "json-no-expiry", "form")
 FAULT_PROBABILITIES = (
     "p_500",
     "p_502",
@@ -73,9 +76,21 @@ class SandboxConfig:
     legacy_reset: str = field(
         default="epoch", metadata=_help(f"X-RateLimit-Reset as {' or '.join(LEGACY_RESET_FORMATS)} seconds")
     )
+    quota: int = field(default=0, metadata=_help("calls per quota period per API key; 0 = no quota"))
+    quota_period: float = field(default=86400.0, metadata=_help("length of a quota window in seconds"))
+    quota_headers: str = field(
+        default="none", metadata=_help(f"report the quota as {', '.join(QUOTA_HEADER_STYLES)} do")
+    )
 
     api_keys: tuple[str, ...] = field(
         default=(), metadata=_help("accepted API key (repeatable); none = no authentication")
+    )
+    oauth_client: str = field(
+        default="", metadata=_help("'id:secret' of an OAuth2 client; set, /v1 takes its tokens only")
+    )
+    token_lifetime: float = field(default=3600.0, metadata=_help("seconds an OAuth2 access token lives"))
+    token_format: str = field(
+        default="json", metadata=_help(f"the token endpoint answers as {', '.join(TOKEN_FORMATS)}")
     )
     allow_duplicates: bool = field(
         default=False, metadata=_help("create records whose natural key exists instead of answering 409")
@@ -117,6 +132,11 @@ class SandboxConfig:
         _at_least(self, "slow_seconds", 0)
         _one_of(self, "retry_after_format", RETRY_AFTER_FORMATS)
         _one_of(self, "legacy_reset", LEGACY_RESET_FORMATS)
+        _at_least(self, "token_lifetime", 0.001)
+        _one_of(self, "token_format", TOKEN_FORMATS)
+        _at_least(self, "quota", 0)
+        _at_least(self, "quota_period", 0.001)
+        _one_of(self, "quota_headers", QUOTA_HEADER_STYLES)
         for name in FAULT_PROBABILITIES:
             value = getattr(self, name)
             if not 0 <= value <= 1:

@@ -25,6 +25,8 @@ from reliable_api.testing.sandbox.errors import ApiError
 from reliable_api.testing.sandbox.faults import LOST_ANSWERS, Fault, request_identity
 from reliable_api.testing.sandbox.headers import rate_limit_headers, retry_after
 from reliable_api.testing.sandbox.idempotency import StoredResponse, request_fingerprint
+from reliable_api.testing.sandbox.oauth import TokenIssuer
+from reliable_api.testing.sandbox.quota import vendor_quota_headers
 from reliable_api.testing.sandbox.state import SandboxState
 from reliable_api.testing.sandbox.store import RESOURCES
 
@@ -167,6 +169,9 @@ class Gateway:
     :param state: the sandbox's shared state.
     """
 
+    #: The OAuth2 tokens the sandbox issued (see :mod:`reliable_api.testing.sandbox.oauth`).
+    tokens: TokenIssuer | None = None
+
     def __init__(self, app: ASGIApp, state: SandboxState) -> None:
         self.app = app
         self.state = state
@@ -193,6 +198,9 @@ class Gateway:
             await send_response(decorated, error.status, body, [JSON_TYPE, *_raw(error.headers)])
 
     def _authenticate(self, key: str | None) -> None:
+        if self.state.config.oauth_client and self.tokens is not None:
+            self.tokens.check(key)
+            return
         accepted = self.state.config.api_keys
         if not accepted:
             return
@@ -207,17 +215,18 @@ class Gateway:
             raise ApiError(403, "forbidden", "this API key is not accepted")
 
     def _admit(self, client: str) -> RawHeaders:
-        """Rate limit the request: its rate-limit headers, or a 429 error carrying them."""
+        """Rate limit the request: its rate-limit and quota headers, or a 429 error carrying them."""
         state, config = self.state, self.state.config
+        quota = self._count_quota(client)
         if state.limiter is None:
             state.stats.admitted()
-            return []
+            return quota
         decision = state.limiter.acquire(client)
         now = state.wall()
         headers = rate_limit_headers(decision, state.limiter.policy, config, now=now)
         if decision.allowed:
             state.stats.admitted()
-            return _raw(headers)
+            return _raw(headers) + quota
         if config.retry_after:
             header = retry_after(
                 decision.retry_after, http_date=config.retry_after_format == "http-date", now=now
@@ -225,6 +234,26 @@ class Gateway:
             headers.append(("Retry-After", header.value))
             state.stats.promise(client, header.promised_wait)
         raise ApiError(429, "rate_limited", "too many requests", headers=headers)
+
+    def _count_quota(self, client: str) -> RawHeaders:
+        """Count the call against the client's quota: its vendor headers, or a 429 when spent.
+
+        A call the rate limit then refuses was counted: real APIs count calls, not successes.
+        """
+        state, config = self.state, self.state.config
+        if not config.quota:
+            return []
+        used, ends_in = state.quota.take(client, quota=config.quota, period=config.quota_period)
+        headers = vendor_quota_headers(config.quota_headers, used=used, quota=config.quota)
+        if used <= config.quota:
+            return _raw(headers)
+        if config.retry_after:
+            header = retry_after(
+                ends_in, http_date=config.retry_after_format == "http-date", now=state.wall()
+            )
+            headers.append(("Retry-After", header.value))
+            state.stats.promise(client, header.promised_wait)
+        raise ApiError(429, "quota_exceeded", f"the quota of {config.quota} calls is spent", headers=headers)
 
     async def _serve(
         self, scope: Scope, headers: Headers, receive: Receive, raw_send: Send, send: Send, client: str

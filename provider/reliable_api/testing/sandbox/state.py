@@ -10,6 +10,7 @@ from reliable_api.testing.sandbox.config import SandboxConfig
 from reliable_api.testing.sandbox.data import TIMESTAMP_FORMAT, generate_companies, generate_contacts
 from reliable_api.testing.sandbox.faults import FaultPlan
 from reliable_api.testing.sandbox.idempotency import IdempotencyStore
+from reliable_api.testing.sandbox.quota import QuotaCounter
 from reliable_api.testing.sandbox.ratelimit import GcraLimiter
 from reliable_api.testing.sandbox.stats import Stats
 from reliable_api.testing.sandbox.store import RESOURCES, Collection
@@ -75,6 +76,7 @@ class SandboxState:
 
     def _start_bookkeeping(self) -> None:
         self.limiter = self._new_limiter()
+        self.quota = QuotaCounter(clock=self.monotonic)
         self.idempotency = IdempotencyStore()
         self.faults = FaultPlan()
         self.stats = Stats(monotonic=self.monotonic, wall=self.wall)

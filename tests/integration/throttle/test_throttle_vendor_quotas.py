@@ -1,0 +1,55 @@
+"""The API's own quota count wins: the sandbox reports it as each vendor does, the hook follows."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+from reliable_api.hooks.http import ReliableHttpHook
+from reliable_api.throttle.errors import QuotaExhausted
+
+PATH = "/v1/contacts/con_000001"
+
+
+@pytest.mark.parametrize(
+    ("style", "rate_limit", "period"),
+    [
+        ("salesforce", "100/s, 5/d", 86400.0),
+        ("hubspot", "100/s, 5/d", 86400.0),
+        ("shopify", "100/s, 5/20s", 20.0),
+    ],
+)
+def test_calls_by_another_client_count_against_our_quota(
+    make_sandbox: Any, monkeypatch: pytest.MonkeyPatch, style: str, rate_limit: str, period: float
+) -> None:
+    # The sandbox's window is long whatever the vendor's, so that it cannot roll over mid-test.
+    sandbox = make_sandbox(quota=5, quota_period=max(period, 3600), quota_headers=style)
+    for _ in range(3):  # another tool of the same account spends 3 of the 5
+        assert requests.get(sandbox.url + PATH, timeout=10).ok
+    conn_id = f"vendor_{uuid.uuid4().hex[:8]}"
+    extra = {"rate_limit": rate_limit, "limiter_backend": "memory", "defer_after": 1}
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps({"conn_type": "reliable_http", "host": sandbox.url, "extra": extra}),
+    )
+    hook = ReliableHttpHook(http_conn_id=conn_id)
+
+    hook.run(PATH)  # the 4th call: the answer says 4 of 5 used, and our limiter takes it
+    hook.run(PATH)  # the 5th
+    with pytest.raises(QuotaExhausted, match="quota 5/"):
+        hook.run(PATH)  # by our count alone 2 of 5 are used: the API's count held it back
+    stats = sandbox.stats()
+    assert (stats["responses_2xx"], stats["rate_limited"]) == (5, 0)
+
+
+def test_a_spent_sandbox_quota_answers_429_with_the_vendor_header(make_sandbox: Any) -> None:
+    sandbox = make_sandbox(quota=2, quota_headers="salesforce")
+    answers = [requests.get(sandbox.url + PATH, timeout=10) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    sent = [answer.headers["Sforce-Limit-Info"] for answer in answers]
+    assert sent == ["api-usage=1/2", "api-usage=2/2", "api-usage=2/2"]
+    assert 0 < int(answers[2].headers["Retry-After"]) <= 86400
