@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nginx_limit import NginxServer, Zone  # bench/, the script's folder
+from reliable_api.testing.nginx import NginxServer, Zone
 from reliable_api.testing.sandbox.server import SandboxServer
 
 PATH = "/v1/contacts/con_000001"

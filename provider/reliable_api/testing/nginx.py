@@ -1,9 +1,10 @@
-"""nginx ``limit_req`` as a rate limiter no one here wrote: a static JSON file behind it.
+"""nginx ``limit_req`` as a rate limiter no one here wrote, in front of a static JSON file.
 
-Debian's ``nginx-light`` is installed when missing (``apt-get install -y nginx-light``). nginx
+For tests and benchmarks of a client's pacing against the limiter half the internet runs. nginx
 serves the file itself (the content phase runs after ``limit_req``'s preaccess phase), answers 429
-to a refused request, and logs each request's status and arrival time (``$msec``), which the
-bench counts within its window.
+to a refused request, and logs each request's status and time (``$msec``), which
+:meth:`NginxServer.stats` counts. :func:`ensure_nginx` installs Debian's ``nginx-light`` when
+asked to (the benchmark does; tests skip without nginx).
 """
 
 from __future__ import annotations
@@ -21,9 +22,14 @@ from typing import Any
 NGINX = "/usr/sbin/nginx"
 
 
-def ensure_nginx() -> str:
-    """The nginx binary, installed from Debian's ``nginx-light`` when missing."""
+def ensure_nginx(*, install: bool = True) -> str | None:
+    """The nginx binary; installed from Debian's ``nginx-light`` when missing and ``install``.
+
+    :returns: the binary's path, or ``None`` when it is missing and not to be installed.
+    """
     if not os.path.exists(NGINX):
+        if not install:
+            return None
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update"], check=True, env=env, capture_output=True)
         subprocess.run(["apt-get", "install", "-y", "nginx-light"], check=True, env=env, capture_output=True)
@@ -39,6 +45,7 @@ class Zone:
     burst: int = 0
 
     def directives(self) -> tuple[str, str]:
+        """The zone's ``limit_req_zone`` line (http level) and its ``limit_req`` line (location)."""
         zone = f"limit_req_zone $server_port zone={self.name}:1m rate={self.rate};"
         burst = f" burst={self.burst} nodelay" if self.burst else ""
         return zone, f"limit_req zone={self.name}{burst};"
@@ -57,6 +64,7 @@ class NginxServer:
 
     def __enter__(self) -> NginxServer:
         binary = ensure_nginx()
+        assert binary is not None
         root = self._dir / "root"
         target = root / self.path.lstrip("/")
         target.parent.mkdir(parents=True)
@@ -82,6 +90,7 @@ http {{
         access_log {self._dir}/access.log timed;
         default_type application/json;
         limit_req_status 429;
+        location = /ready {{ access_log off; return 204; }}
         location / {{
             root {root};
             {" ".join(rule for _, rule in zones)}
@@ -107,7 +116,7 @@ http {{
                     f"nginx exited: {self._process.stderr.read().decode() if self._process.stderr else ''}"
                 )
             try:
-                requests.get(self.url + "/", timeout=1)
+                requests.get(self.url + "/ready", timeout=1)  # outside the zones: counts for none
                 return
             except requests.ConnectionError:
                 time.sleep(0.05)
@@ -124,7 +133,7 @@ http {{
             rows.append((int(status), float(msec)))
         return rows
 
-    def stats(self, start: float, end: float) -> dict[str, Any]:
+    def stats(self, start: float = 0.0, end: float = float("inf")) -> dict[str, Any]:
         """2xx, 429s and the most 2xx in any 1-second window, between ``start`` and ``end``."""
         rows = [(status, at) for status, at in self.arrivals() if start <= at < end]
         admitted = [at for status, at in rows if status == 200]
@@ -149,4 +158,6 @@ http {{
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+            if self._process.stderr is not None:
+                self._process.stderr.close()
         shutil.rmtree(self._dir, ignore_errors=True)
