@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,19 @@ class ReliableHttpHook(HttpHook):
         conn = super().get_connection(conn_id)
         check_connection(conn)
         return without_reliability_settings(conn)
+
+    def get_conn(
+        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
+    ) -> requests.Session:
+        """``HttpHook``'s session, with TLS verification on unless the connection turns it off.
+
+        Off, a warning names the connection (see :mod:`reliable_api.http.tls`).
+        """
+        from reliable_api.http.tls import tls_verification
+
+        session = super().get_conn(headers, extra_options)
+        session.verify = tls_verification(session.verify, self.http_conn_id, self.log)
+        return session
 
     @cached_property
     def settings(self) -> HttpSettings:
@@ -271,7 +285,10 @@ class ReliableHttpAsyncHook(ReliableHttpHook):
             else None
         )
         default_headers = {name: str(value) for name, value in session.headers.items()}
-        async with httpx.AsyncClient(auth=auth, headers=default_headers) as client:
+        # A CA bundle path is a context for httpx.
+        bundle = session.verify
+        verify = ssl.create_default_context(cafile=bundle) if isinstance(bundle, str) else bundle is not False
+        async with httpx.AsyncClient(auth=auth, headers=default_headers, verify=verify) as client:
             engine = AsyncReliableClient(
                 client, self.base_url, self.settings, limiter=self.limiter, counters=self.async_counters
             )

@@ -308,7 +308,8 @@ def freeze_environment(session: requests.Session, base_url: str) -> requests.Ses
 
     found = session.merge_environment_settings(base_url, {}, None, None, None)
     session.proxies = found["proxies"]
-    session.verify = found["verify"]
+    if session.verify is True:  # requests would let a CA bundle in the environment override
+        session.verify = found["verify"]  # the connection's own bundle, or its verify=false
     session.cert = found["cert"]
     if session.auth is None:
         session.auth = get_netrc_auth(base_url)
