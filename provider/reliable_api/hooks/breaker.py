@@ -38,14 +38,15 @@ def connection_breaker(conn_id: str, settings: HttpSettings) -> CircuitBreaker |
         probe_seconds=settings.connect_timeout + settings.read_timeout,
     )
     return CircuitBreaker(
-        _shared_state(settings),
+        connection_state(settings),
         conn_id,
         breaker_settings,
         on_change=BreakerReporter(conn_id, settings.breaker_alert_conn_id),
     )
 
 
-def _shared_state(settings: HttpSettings) -> SharedState:
+def connection_state(settings: HttpSettings) -> SharedState:
+    """The shared state of a connection: in its ``limiter_backend``."""
     from airflow.providers.http.hooks.http import HttpHook
 
     from reliable_api.hooks.connection_urls import postgres_url, redis_url

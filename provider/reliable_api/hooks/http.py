@@ -128,9 +128,11 @@ class ReliableHttpHook(HttpHook):
     @cached_property
     def client(self) -> ReliableClient:
         """The client that sends every request of this hook (built on first use)."""
+        from reliable_api.hooks.oauth2 import connection_auth
         from reliable_api.http.client import ReliableClient
 
         session = self.get_conn()
+        session.auth = connection_auth(self.http_conn_id, self.settings) or session.auth
         client = ReliableClient(session, self.base_url, self.settings, limiter=self.limiter)
         client.breaker = self.breaker
         return client

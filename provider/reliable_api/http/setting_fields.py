@@ -171,6 +171,30 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
         50 * 1024 * 1024,
         {"minimum": 1},
     ),
+    # OAuth2 (reliable_api.http.oauth2): the client id and secret are the login and password.
+    SettingField(
+        "oauth2_token_url",
+        "OAuth2 token URL",
+        "The token endpoint; set, every request carries a bearer token shared by all workers.",
+        "string",
+        None,
+    ),
+    SettingField(
+        "oauth2_grant",
+        "OAuth2 grant",
+        "client_credentials (login = client id, password = secret) or refresh_token.",
+        "string",
+        "client_credentials",
+        {"enum": ["client_credentials", "refresh_token"]},
+    ),
+    SettingField("oauth2_scope", "OAuth2 scope", "The scope to ask for, if any.", "string", None),
+    SettingField(
+        "oauth2_refresh_token",
+        "OAuth2 refresh token",
+        "The refresh token of the refresh_token grant (a rotated one is kept, encrypted).",
+        "string",
+        None,
+    ),
     # The circuit breaker (reliable_api.http.circuit_breaker), off until one of the first two is set.
     SettingField(
         "breaker_failures",

@@ -37,6 +37,10 @@ class HttpSettings:
     defer_after: float = 30.0
     max_retry_after: float = 3600.0
     max_response_bytes: int = 50 * 1024 * 1024
+    oauth2_token_url: str | None = None
+    oauth2_grant: str = "client_credentials"
+    oauth2_scope: str | None = None
+    oauth2_refresh_token: str | None = None
     breaker_failures: int = 0
     breaker_error_ratio: float = 0.0
     breaker_window: float = 60.0

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from reliable_api.testing.sandbox import admin, api
+from reliable_api.testing.sandbox import admin, api, oauth
 from reliable_api.testing.sandbox.config import SandboxConfig
 from reliable_api.testing.sandbox.errors import ApiError
 from reliable_api.testing.sandbox.gateway import Gateway
@@ -49,8 +49,12 @@ def create_app(
         openapi_url="/_sandbox/openapi.json",
     )
     routes.state.sandbox = state
+    routes.state.oauth = tokens = oauth.TokenIssuer(clock=wall)
+    routes.include_router(oauth.router)
     routes.include_router(admin.router)
     routes.include_router(api.router)
     routes.add_exception_handler(ApiError, _api_error)
     routes.add_exception_handler(HTTPException, _http_error)
-    return Gateway(routes, state)
+    gateway = Gateway(routes, state)
+    gateway.tokens = tokens
+    return gateway
