@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 #: Written next to the staged parts after every flush: where a retry or a deferral resumes.
 CHECKPOINT = "_checkpoint.json"
+#: A long walk logs its progress this often, so its log never goes silent for minutes.
+PROGRESS_SECONDS = 30.0
 
 
 class ApiExtractOperator(ReliableOperator):
@@ -133,11 +136,18 @@ class ApiExtractOperator(ReliableOperator):
             records_path=self.records_path,
             state=state,
         )
+        reported = time.monotonic()
         try:
             for page in pages:
                 writer.write(page.records)
                 totals["pages"] += 1
                 state = page.state
+                if time.monotonic() - reported >= PROGRESS_SECONDS:
+                    reported = time.monotonic()
+                    waited = hook.counters.throttled_seconds
+                    self.log.info(
+                        "%d pages so far; %.1f s waited for the rate limit", totals["pages"], waited
+                    )
                 if writer.buffered >= self.part_size:
                     self._checkpoint(directory, writer, state, totals, hook)
         except RateLimited as wait:
