@@ -10,6 +10,10 @@ dead-lettered; transient errors (429, 503) are retried with backoff.
 
 ``marketing_contacts_replay``: sends the integration's open dead letters (or the ``ids`` of the
 run's conf) through the same validation and push.
+
+A run still not done 2 hours after it was queued alerts (a Deadline Alert); each task takes a
+slot of its API's pool (``dags/pools.json``). ``push_marketing`` updates the marketing contacts'
+Asset when it succeeds.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, XComArg
 
 from reliable_api.alerting.callbacks import task_alert_callbacks
+from reliable_api.alerting.deadline import deadline_alert
 from reliable_api.http.pagination import PageNumberPaginator
 from reliable_api.idempotency.api_upsert import ApiResource
 from reliable_api.notifications.webhook import WebhookNotifier
@@ -66,6 +71,7 @@ def validate_and_push(records: XComArg, *, max_rejected_share: float = MAX_REJEC
     ApiUpsertOperator(
         task_id="push_marketing",
         http_conn_id=MARKETING_CONN_ID,
+        pool=MARKETING_CONN_ID,
         resource=MARKETING_CONTACTS,
         records=valid.output,
         integration=INTEGRATION,
@@ -81,11 +87,13 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    deadline=deadline_alert(timedelta(hours=2), ALERTS),
     tags=["reliable_api", "demo", "marketing"],
 ):
     extract = ApiExtractOperator(
         task_id="extract",
         http_conn_id=CRM_CONN_ID,
+        pool=CRM_CONN_ID,
         endpoint="/v1/contacts",
         paginator=PageNumberPaginator(size=100),
         integration=INTEGRATION,

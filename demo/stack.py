@@ -25,6 +25,8 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+#: The pools of the sample DAGs (one per API), imported into every stack.
+POOLS_FILE = REPO / "dags" / "pools.json"
 MARKER = "RELIABLE_API_DEMO_ID"
 log = logging.getLogger(__name__)
 SANDBOX_CONN_ID = "reliable_api_sandbox"
@@ -133,6 +135,9 @@ class DemoStack:
             health = f"{url}/_sandbox/health"
             self._wait_until(partial(_get_ok, health), deadline, f"sandbox API {url}")
         self._wait_until(self._airflow_healthy, deadline, "Airflow API server and scheduler")
+        # The sample DAGs' pools, one per API: a task in a pool that does not exist never runs.
+        pools = [sys.executable, "-m", "airflow", "pools", "import", str(POOLS_FILE)]
+        subprocess.run(pools, env=env, check=True, capture_output=True, timeout=120)
 
     def login(self) -> tuple[str, str]:
         """The generated admin user and password of the simple auth manager."""

@@ -5,4 +5,4 @@
 set -euo pipefail
 
 airflow db migrate
-airflow pools import "${RELIABLE_API_POOLS_FILE:-/opt/airflow/deploy/pools.json}"
+airflow pools import "${RELIABLE_API_POOLS_FILE:-/opt/airflow/dags/pools.json}"

@@ -1,4 +1,4 @@
-"""The scale-out stack of ``deploy/docker-compose.yml``, run as processes on this machine.
+"""The scale-out stack of ``docker-compose.yaml``, run as processes on this machine.
 
 No Docker engine runs here, so this is not the compose stack itself: it takes each Airflow
 service's environment and command from the compose file (a broken file breaks this test), points
@@ -37,7 +37,9 @@ from tests.services import POSTGRES_HOST, POSTGRES_PORT, REDIS_HOST, REDIS_PORT,
 from tests.system.test_compose_file import (
     AIRFLOW_SERVICES,
     DEPLOY,
+    IMAGE_DAGS_DIR,
     IMAGE_DEPLOY_DIR,
+    POOLS_FILE,
     command_of,
     environment_of,
     load_compose,
@@ -132,8 +134,8 @@ class ScaleOutStack(DemoStack):
             for key, value in environment_of(self.compose["services"][service]).items()
         }
         if "RELIABLE_API_POOLS_FILE" in compose_env:
-            assert compose_env["RELIABLE_API_POOLS_FILE"] == f"{IMAGE_DEPLOY_DIR}/pools.json"
-            compose_env["RELIABLE_API_POOLS_FILE"] = str(DEPLOY / "pools.json")
+            assert compose_env["RELIABLE_API_POOLS_FILE"] == f"{IMAGE_DAGS_DIR}/pools.json"
+            compose_env["RELIABLE_API_POOLS_FILE"] = str(POOLS_FILE)
         return {**self.environment(), **compose_env, **self.local_overrides(), **self.extra_env}
 
     def worker_environment(self, name: str) -> dict[str, str]:
@@ -315,7 +317,7 @@ def test_mapped_tasks_on_two_celery_workers_share_one_rate_limit_under_the_pool(
         hosts=hosts,
         key_prefix=key_prefix,
     )
-    pool_slots = json.loads((DEPLOY / "pools.json").read_text())[POOL]["slots"]
+    pool_slots = json.loads(POOLS_FILE.read_text())[POOL]["slots"]
     worker_env = environment_of(stack.compose["services"]["airflow-worker"])
     limit = json.loads(worker_env["AIRFLOW_CONN_RELIABLE_API_SANDBOX"])["extra"]
     rate = float(limit["rate_limit"].removesuffix("/s"))
@@ -346,7 +348,7 @@ def test_mapped_tasks_on_two_celery_workers_share_one_rate_limit_under_the_pool(
     assert {ti["state"] for ti in mapped} == {"success"}
     # Both Celery workers ran task instances: their own hostnames, as two containers would have.
     assert {ti["hostname"] for ti in mapped} == set(WORKERS)
-    # The pool from deploy/pools.json (imported by init.sh) capped the tasks running at once.
+    # The pool from dags/pools.json (imported by init.sh) capped the tasks running at once.
     assert (pool["slots"], pool["include_deferred"]) == (pool_slots, True)
     assert {ti["pool"] for ti in mapped} == {POOL}
     intervals = [

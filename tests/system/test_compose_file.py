@@ -1,6 +1,6 @@
 """The scale-out stack's compose file holds together against the installed Airflow.
 
-No Docker engine runs where these tests run, so ``deploy/docker-compose.yml`` is checked piece by
+No Docker engine runs where these tests run, so ``docker-compose.yaml`` is checked piece by
 piece instead: commands against Airflow's own CLI parser, ``AIRFLOW__*`` variables against its
 configuration (and the celery provider's), the pools file through ``deploy/init.sh`` itself, and
 the connections through Airflow's ``Connection`` and the provider's settings.
@@ -28,9 +28,9 @@ from tests.airflow_compat import AIRFLOW_V_3_3_PLUS
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
-COMPOSE_FILE = DEPLOY / "docker-compose.yml"
+COMPOSE_FILE = REPO / "docker-compose.yaml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
-POOLS_FILE = DEPLOY / "pools.json"
+POOLS_FILE = REPO / "dags" / "pools.json"
 INIT_SCRIPT = DEPLOY / "init.sh"
 
 AIRFLOW_SERVICES = {
@@ -41,8 +41,9 @@ AIRFLOW_SERVICES = {
     "airflow-worker",
     "airflow-init",
 }
-#: Where the image puts deploy/ (deploy/Dockerfile copies init.sh and pools.json there).
+#: Where the image puts deploy/ (deploy/Dockerfile copies init.sh there) and the DAGs (with pools.json).
 IMAGE_DEPLOY_DIR = "/opt/airflow/deploy"
+IMAGE_DAGS_DIR = "/opt/airflow/dags"
 # deploy/ builds the official Airflow 3.3.2 image: its commands and its version are checked against
 # the newest release, not against the older ones a compatibility run installs (`make test-compat`).
 deploy_release_only = pytest.mark.skipif(
@@ -261,12 +262,14 @@ def test_the_dockerfile_builds_the_installed_airflow_with_extras_that_exist() ->
     extras = re.search(r'"/opt/reliable_api\[([a-z,]+)\]"', dockerfile)
     assert extras is not None
     ours = metadata("airflow-provider-reliable-api")
-    assert set(extras[1].split(",")) == {"postgres", "redis", "celery"} <= set(ours.get_all("Provides-Extra"))
+    wanted = {"validation", "postgres", "redis", "celery"}
+    assert set(extras[1].split(",")) == wanted <= set(ours.get_all("Provides-Extra"))
     celery = [
         dep for dep in ours.get_all("Requires-Dist") if re.search(r"extra\s*==\s*['\"]celery['\"]", dep)
     ]
     assert any(dep.startswith("apache-airflow-providers-celery") for dep in celery)
-    assert f"deploy/init.sh deploy/pools.json {IMAGE_DEPLOY_DIR}/" in dockerfile
+    assert f"deploy/init.sh {IMAGE_DEPLOY_DIR}/" in dockerfile
+    assert f"dags {IMAGE_DAGS_DIR}\n" in dockerfile  # the DAGs and their pools.json
 
 
 def connections(services: dict[str, Any]) -> dict[str, str]:
@@ -342,7 +345,7 @@ def test_no_secret_is_written_in_the_compose_file() -> None:
     for variable, value in read_env_file().items():
         if _SECRET_NAME.search(variable) and variable != "ALERTS_WEBHOOK_URL":
             assert value.startswith("change-me"), f".env.example: {variable} must be a placeholder"
-    assert ".env" in (DEPLOY / ".gitignore").read_text().split()
+    assert ".env" in (REPO / ".gitignore").read_text().split()  # docker compose reads ./.env
 
 
 @pytest.mark.slow

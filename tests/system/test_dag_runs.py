@@ -37,7 +37,7 @@ def test_crm_contacts_sync_then_replay(
 ) -> None:
     from reliable_api.deadletter.queue import DeadLetterQueue
     from reliable_api.state.engine import make_engine
-    from tests.airflow_compat import DagBag
+    from tests.airflow_compat import DagBag, run_dag_test
 
     state_url = f"sqlite:///{tmp_path / 'state.db'}"
     warehouse = tmp_path / "warehouse.db"
@@ -52,7 +52,7 @@ def test_crm_contacts_sync_then_replay(
 
     sync = bag.get_dag("crm_contacts_sync")
     assert sync is not None
-    assert sync.test().state == "success"
+    assert run_dag_test(sync).state == "success"
     queue = DeadLetterQueue(make_engine(state_url))
     rejected = queue.find(integration="crm_contacts", statuses=["open"], limit=10_000)
     with sqlite3.connect(warehouse) as db:
@@ -64,7 +64,7 @@ def test_crm_contacts_sync_then_replay(
 
     replay = bag.get_dag("crm_contacts_replay")
     assert replay is not None
-    assert replay.test().state == "success"
+    assert run_dag_test(replay).state == "success"
     # The cause is not fixed: every replayed record fails again, stays open, one attempt more.
     again = queue.find(integration="crm_contacts", limit=10_000)
     assert {entry.status for entry in again} == {"open"}

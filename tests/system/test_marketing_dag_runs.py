@@ -22,7 +22,7 @@ def test_contacts_reach_the_marketing_api_once_through_faults_and_a_second_run(
 ) -> None:
     from reliable_api.deadletter.queue import DeadLetterQueue
     from reliable_api.state.engine import make_engine
-    from tests.airflow_compat import DagBag
+    from tests.airflow_compat import DagBag, run_dag_test
 
     crm = make_sandbox()
     marketing = make_sandbox(contacts=0, p_503=0.05, seed=7)
@@ -38,7 +38,7 @@ def test_contacts_reach_the_marketing_api_once_through_faults_and_a_second_run(
     dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag("crm_contacts_to_marketing")
     assert dag is not None
 
-    assert dag.test().state == "success"
+    assert run_dag_test(dag).state == "success"
     first = marketing.stats()
     rejected = DeadLetterQueue(make_engine(f"sqlite:///{tmp_path / 'state.db'}")).find(
         integration="marketing_contacts", limit=10_000
@@ -51,7 +51,7 @@ def test_contacts_reach_the_marketing_api_once_through_faults_and_a_second_run(
     (alert,) = [d["body"] for d in crm.webhooks("alerts")]
     assert "marketing_contacts" in json.dumps(alert)  # the validation dead-lettered some
 
-    assert dag.test().state == "success"
+    assert run_dag_test(dag).state == "success"
     second = marketing.stats()
     assert second["creates_total"] == first["creates_total"]
     assert second["requests_total"] == first["requests_total"]  # unchanged contacts: no request

@@ -20,10 +20,10 @@ pytest.importorskip("airflow.providers.openlineage", reason="needs apache-airflo
 
 RUN_DAG = """
 import os, sys
-from tests.airflow_compat import DagBag
+from tests.airflow_compat import DagBag, run_dag_test
 
 dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(sys.argv[1])
-print("STATE", dag.test().state)
+print("STATE", run_dag_test(dag).state)
 """
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from reliable_api.defaults import STATE_CONN_ID
 from reliable_api.exceptions import RateLimited
+from reliable_api.operators.assets import api_asset, is_templated
 from reliable_api.operators.base import DEFAULT_MAX_FAILURE_RATIO, ReliableOperator, checked_ratio
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class ApiUpsertOperator(ReliableOperator):
         ``"sample"``, ``"full"``, a dict or a
         :class:`~reliable_api.idempotency.reconcile.Reconciliation`; default off. Its ``policy``
         also decides what an update answered 404 does (default: create the record again).
+    :param target_asset: declare the resource as an outlet Asset
+        (:func:`~reliable_api.operators.assets.api_asset`) when ``http_conn_id`` is not templated.
     """
 
     template_fields: Sequence[str] = (
@@ -67,6 +70,7 @@ class ApiUpsertOperator(ReliableOperator):
         redact: Collection[str] = (),
         limit_key: str = "default",
         reconcile: Reconciliation | Mapping[str, Any] | str | None = None,
+        target_asset: bool = True,
         **kwargs: Any,
     ) -> None:
         from reliable_api.idempotency.reconcile import Reconciliation
@@ -81,6 +85,8 @@ class ApiUpsertOperator(ReliableOperator):
         self.redact = tuple(redact)
         self.limit_key = limit_key
         self.reconcile = reconcile
+        if target_asset and not is_templated(http_conn_id):
+            self.declare_target(api_asset(http_conn_id, resource.create_path))
 
     def execute(self, context: Context) -> dict[str, int]:
         """Upsert every record; resumes where an earlier try or a deferral stopped."""

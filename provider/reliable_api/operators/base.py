@@ -27,7 +27,7 @@ from reliable_api.defaults import STATE_CONN_ID
 from reliable_api.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import Asset, Context
     from airflow.sdk.types import TaskInstanceKey
 
     from reliable_api.exceptions import RateLimited
@@ -77,6 +77,11 @@ class ReliableOperator(BaseOperator):
         self.state_conn_id = state_conn_id
         #: what this try read and wrote, set by ``execute`` for OpenLineage
         self.lineage: TaskLineage | None = None
+
+    def declare_target(self, asset: Asset | None) -> None:
+        """Add ``asset`` (the load's target) to the task's outlets, unless it is there or ``None``."""
+        if asset is not None and asset not in self.outlets:
+            self.outlets.append(asset)
 
     def record_lineage(
         self,

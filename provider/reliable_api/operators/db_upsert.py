@@ -6,6 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reliable_api.defaults import STATE_CONN_ID
+from reliable_api.operators.assets import is_templated, table_asset
 from reliable_api.operators.base import (
     DEFAULT_MAX_FAILURE_RATIO,
     ReliableOperator,
@@ -51,6 +52,9 @@ class DbUpsertOperator(ReliableOperator):
     :param state_conn_id: the state DB connection; without it, SQLite under ``$AIRFLOW_HOME``.
     :param redact: fields of rejected records stored in dead letters as salted hashes only.
     :param max_failure_ratio: fail the task when more than this share of records is rejected.
+    :param target_asset: declare the table as an outlet Asset
+        (:func:`~reliable_api.operators.assets.table_asset`) when ``conn_id``, ``table`` and
+        ``schema`` are not templated.
     """
 
     template_fields: Sequence[str] = (
@@ -77,6 +81,7 @@ class DbUpsertOperator(ReliableOperator):
         state_conn_id: str = STATE_CONN_ID,
         redact: Collection[str] = (),
         max_failure_ratio: float = DEFAULT_MAX_FAILURE_RATIO,
+        target_asset: bool = True,
         **kwargs: Any,
     ) -> None:
         records = renamed_argument(kwargs, "staged", "records", records, "DbUpsertOperator")
@@ -93,6 +98,8 @@ class DbUpsertOperator(ReliableOperator):
         self.batch_size = batch_size
         self.redact = tuple(redact)
         self.max_failure_ratio = checked_ratio(max_failure_ratio)
+        if target_asset and not is_templated(conn_id, table, schema):
+            self.declare_target(table_asset(conn_id, table, schema))
 
     def default_integration(self) -> str:
         """Without a name, dead letters and metrics are filed under the table's."""
