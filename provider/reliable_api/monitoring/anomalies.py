@@ -52,6 +52,9 @@ KINDS = (
     "dead_letter_growth",
     "quota_burn",
 )
+#: A task's baseline: at most this many tries, all of the last :data:`KEEP_ALL`, older ones sampled.
+BASELINE_TRIES = 1_500
+KEEP_ALL = timedelta(days=1)
 #: A try that starts this far after "now" has a skewed clock: left out and said so.
 CLOCK_SKEW_TOLERANCE = timedelta(minutes=5)
 
@@ -127,8 +130,23 @@ def judge(
         by_task[run.series].append(run)
     for series in by_task.values():
         for task_check in checks_task.CHECKS:
-            _add(judgement, task_check(series, thresholds))
+            _add(judgement, task_check(thin(series, now), thresholds))
     return judgement
+
+
+def thin(runs: Sequence[RunRow], now: datetime, *, limit: int = BASELINE_TRIES) -> Sequence[RunRow]:
+    """``runs`` with every try of the last :data:`KEEP_ALL` and an even sample of the older ones.
+
+    A busy task has thousands of tries in 30 days; medians and percentiles of an even sample
+    are the same within noise, and the work stays bounded (the health DAG's budget).
+    """
+    if len(runs) <= limit:
+        return runs
+    recent = [run for run in runs if run.started_at >= now - KEEP_ALL]
+    older = runs[: len(runs) - len(recent)]
+    room = max(1, limit - len(recent))
+    step = max(1, -(-len(older) // room))
+    return [*older[::-1][::step][::-1], *recent]
 
 
 def detect(runs: Iterable[RunRow], *, now: datetime, config: MonitoringConfig | None = None) -> list[Anomaly]:

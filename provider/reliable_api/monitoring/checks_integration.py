@@ -8,6 +8,7 @@ it could not judge (too little history), or ``None``. Rules: :mod:`reliable_api.
 from __future__ import annotations
 
 import statistics
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
@@ -23,6 +24,8 @@ from reliable_api.monitoring.seasonal import (
 from reliable_api.monitoring.settings import Thresholds
 
 Result = Anomaly | str | None
+#: Tries of the quota check's sample (a day's shape needs more points than a median).
+BASELINE = 1_500
 
 
 def run_starts(runs: Sequence[RunRow]) -> list[float]:
@@ -142,23 +145,28 @@ def quota_burn(integration: str, runs: Sequence[RunRow], now: datetime, t: Thres
     Today's use is projected with the usual shape of a day: the share used by day's end over the
     share used by this time on earlier days (linear when fewer than two days say).
     """
-    used = [(run.started_at.timestamp(), share) for run in runs if (share := quota_used(run)) is not None]
+    from reliable_api.monitoring.anomalies import thin
+
+    sample = thin(runs, now, limit=BASELINE)  # the shape of a day survives an even sample
+    used = [(run.started_at.timestamp(), share) for run in sample if (share := quota_used(run)) is not None]
     end = now.timestamp()
     today = end - end % DAY
-    now_used = [share for seconds, share in used if seconds >= today]
+    per_day: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for seconds, share in used:
+        per_day[int(seconds // DAY)].append((seconds, share))
+    now_used = per_day.get(int(today // DAY), [])
     if not now_used:
         return None
-    current = now_used[-1]
+    current = now_used[-1][1]
     ratios, finals = [], []
-    day = today - DAY
-    while used and day >= used[0][0] - DAY:
-        at_this_time = [s for seconds, s in used if day <= seconds <= day + (end - today)]
-        whole_day = [s for seconds, s in used if day <= seconds < day + DAY]
-        if whole_day:
-            finals.append(max(whole_day))
-        if at_this_time and at_this_time[-1] > 0.02 and whole_day:
-            ratios.append(max(whole_day) / at_this_time[-1])
-        day -= DAY
+    for day, points in per_day.items():
+        if day == int(today // DAY):
+            continue
+        final = max(share for _, share in points)
+        finals.append(final)
+        by_now = [share for seconds, share in points if seconds - day * DAY <= end - today]
+        if by_now and by_now[-1] > 0.02:
+            ratios.append(final / by_now[-1])
     if len(ratios) >= 2:
         projected = current * statistics.median(ratios)
     else:

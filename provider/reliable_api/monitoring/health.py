@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from reliable_api.monitoring.anomalies import Anomaly, judge
-from reliable_api.monitoring.runs import RunRow, last_activity, load_runs
+from reliable_api.monitoring.runs import RunRow, ensure_history_index, last_activity, load_runs
 from reliable_api.monitoring.settings import MonitoringConfig
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class IntegrationHealth:
 
     @property
     def status(self) -> str:
-        """``retired``, ``anomalous``, ``unjudged`` (no tries at all) or ``ok``; ``notes`` say what is short."""
+        """``retired``, ``anomalous``, ``unjudged`` (no tries at all) or ``ok``; ``notes`` say more."""
         if self.retired:
             return "retired"
         if self.anomalies:
@@ -165,11 +165,13 @@ def integration_health(
     now: datetime | None = None,
     config: MonitoringConfig | None = None,
     only: str | None = None,
+    rows: dict[str, list[RunRow]] | None = None,
 ) -> list[IntegrationHealth]:
     """The health of every integration with tries or open dead letters, by name.
 
     :param now: the moment to judge at (timezone-aware); default the current time.
     :param only: just this integration (the page's detail view).
+    :param rows: filled with each integration's rows as read (for its charts), when given.
     :raises sqlalchemy.exc.SQLAlchemyError: when the state DB cannot be read; callers say so.
     """
     from reliable_api.deadletter.queue import DeadLetterQueue
@@ -177,6 +179,7 @@ def integration_health(
 
     now = now or utcnow()
     config = config or MonitoringConfig()
+    ensure_history_index(engine)
     aliases = config.aliases()
     last_seen: dict[str, datetime] = {}
     for name, seen in last_activity(engine).items():
@@ -199,6 +202,8 @@ def integration_health(
         )
         # Rows filed under an earlier name are this integration's history.
         runs = [run if run.integration == name else replace(run, integration=name) for run in runs]
+        if rows is not None:
+            rows[name] = runs
         judgement = judge(name, runs, now=now, settings=settings)
         health = summarize(
             name,

@@ -6,9 +6,11 @@ under the same names as the ``Stats`` metrics (:mod:`reliable_api.monitoring.sta
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,6 +22,9 @@ VOLUME = ("records_in", "records_out", "records_written", "records_skipped", "de
 #: What the try's HTTP hooks did: requests sent, 429 answers, retries, seconds waited for the limit.
 THROTTLING = ("requests", "rate_limited", "retries", "throttled_seconds")
 MEASURES = VOLUME + THROTTLING
+HISTORY_INDEX = "ix_rapi_run_metrics_integration_started"
+_NUMBERS = (int, float)
+_indexed: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -74,11 +79,11 @@ class RunRow:
         return ".".join(part for part in self.series if part) or self.integration
 
     def measure(self, name: str) -> float | None:
-        """A number from ``counts``; ``None`` when the try did not report it."""
-        value = self.counts.get(name)
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        """A number from ``counts``; ``None`` when the try did not report it (or not as a number)."""
+        value: Any = self.counts.get(name)
+        return float(value) if type(value) in _NUMBERS else None  # bool is no number here
 
-    @property
+    @cached_property
     def records(self) -> int | None:
         """The try's volume: records in, else out, else a version-1 row's ``records``."""
         for name in ("records_in", "records_out", "records"):
@@ -104,6 +109,26 @@ class RunRow:
         }
         data.update({name: self.measure(name) for name in MEASURES})
         return data
+
+
+def ensure_history_index(engine: Engine) -> None:
+    """Create the index on (integration, started_at) of the run metrics, once per engine.
+
+    With it one integration's bounded history is an index range, not a scan of every row.
+    """
+    if engine in _indexed:
+        return
+    from sqlalchemy import Index
+    from sqlalchemy.schema import CreateIndex
+
+    from reliable_api.state.schema import run_metrics
+
+    index = next((i for i in run_metrics.indexes if i.name == HISTORY_INDEX), None)
+    if index is None:
+        index = Index(HISTORY_INDEX, run_metrics.c.integration, run_metrics.c.started_at)
+    with engine.begin() as conn:
+        conn.execute(CreateIndex(index, if_not_exists=True))
+    _indexed.add(engine)
 
 
 def load_runs(

@@ -20,8 +20,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from reliable_api.monitoring.runs import RunRow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 PLANTED = ("frequency_spike", "success_objective", "slow", "volume_drop", "quota_burn", "runs_stopped")
 DAY = 86_400.0
@@ -200,9 +204,42 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return count
 
 
+def record(
+    engine: Engine, history: History, *, as_integration: str | None = None, shift: timedelta | None = None
+) -> int:
+    """Write ``history``'s runs to the state DB's run metrics (demo data, the browser test, benchmarks).
+
+    :param as_integration: file them under this name instead of ``history.integration``.
+    :param shift: move every time by this much (e.g. so the history ends now).
+    :returns: the rows written.
+    """
+    from reliable_api.state.schema import run_metrics
+
+    moved = shift or timedelta(0)
+    rows = [
+        {
+            "integration": as_integration or run.integration,
+            "dag_id": run.dag_id,
+            "task_id": run.task_id,
+            "run_id": run.run_id,
+            "try_number": run.try_number,
+            "started_at": run.started_at + moved,
+            "ended_at": (run.ended_at or run.started_at) + moved,
+            "counts": dict(run.counts),
+            "outcome": run.outcome,
+            "error_class": "ServerError" if run.outcome == "failed" else None,
+        }
+        for run in history.runs
+    ]
+    with engine.begin() as conn:
+        for start in range(0, len(rows), 5_000):
+            conn.execute(run_metrics.insert(), rows[start : start + 5_000])
+    return len(rows)
+
+
 def histories(count: int, planted: str | None, *, first_seed: int = 0) -> list[History]:
     """``count`` histories with ``planted``, seeds from ``first_seed``."""
     return [generate(first_seed + n, planted) for n in range(count)]
 
 
-__all__ = ["PLANTED", "History", "Profile", "generate", "histories"]
+__all__ = ["PLANTED", "History", "Profile", "generate", "histories", "record"]
