@@ -84,6 +84,7 @@ class RecordedRun:
                 continue
             for name in THROTTLING:
                 throttling[name] += counters.get(name, 0)
+            _quota(counts, counters)
         if self._watched:
             throttling["throttled_seconds"] = round(throttling["throttled_seconds"], 3)
             counts.update(throttling)
@@ -144,3 +145,15 @@ class RecordedRun:
             counts=counts,
             tags={"dag_id": task.dag_id, "task_id": task.task_id},
         )
+
+
+def _quota(counts: dict[str, Any], counters: Mapping[str, Any]) -> None:
+    """The API quota the hook saw last (``quota_remaining`` of ``quota_limit``), when it reports one.
+
+    Of several hooks the scarcest remaining wins: the quota burn check looks for exhaustion.
+    """
+    remaining, limit = counters.get("quota_remaining"), counters.get("quota_limit")
+    if remaining is None or not limit:
+        return
+    if "quota_remaining" not in counts or remaining < counts["quota_remaining"]:
+        counts["quota_remaining"], counts["quota_limit"] = remaining, limit
