@@ -206,17 +206,25 @@ class SharedTokenCache:
             now = self.clock()
             action, state = self.store.update(self.key, partial(self._plan, now=now))
             if action == "use":
-                return self._open(state["token"])
+                token = self._open(state["token"])
+                if token is not None:
+                    return token
+                self._drop(state["token"])  # sealed under another secret (rotated): fetch anew
+                continue
             if action == "refresh":
                 return self._refresh(state)
             self.sleep(0.05)  # another worker is fetching and the current token is gone
 
     def invalidate(self, access_token: str) -> None:
         """The API refused ``access_token`` (401): drop it, unless a newer one replaced it already."""
-        fingerprint = _fingerprint(access_token)
+        self._drop_where("fingerprint", _fingerprint(access_token))
 
+    def _drop(self, sealed: str) -> None:
+        self._drop_where("token", sealed)
+
+    def _drop_where(self, name: str, value: str) -> None:
         def drop(state: State | None) -> tuple[None, State | None]:
-            if state and state.get("fingerprint") == fingerprint:
+            if state and state.get(name) == value:
                 return None, {**state, "expires_at": 0.0}
             return None, None
 
@@ -258,8 +266,14 @@ class SharedTokenCache:
     def _seal(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode()
 
-    def _open(self, sealed: str) -> str:
-        secret = self._fernet.decrypt(sealed.encode()).decode()
+    def _open(self, sealed: str) -> str | None:
+        """The secret sealed by :meth:`_seal`; ``None`` when another key sealed it."""
+        from cryptography.fernet import InvalidToken
+
+        try:
+            secret = self._fernet.decrypt(sealed.encode()).decode()
+        except InvalidToken:
+            return None
         mask(secret)
         return secret
 
