@@ -1,9 +1,12 @@
 """Health of every integration, every 15 minutes: anomalies against each one's own history alert.
 
-``check`` reads the run metrics of the state DB (``reliable_api_state``), computes each
-integration's health (:mod:`reliable_api.monitoring.health`) and sends one alert per new anomaly to
-``reliable_api_alerts`` (a Slack incoming webhook, or the sandbox's webhook sink in the demo). An
-anomaly that lasts is grouped: told again after six hours at most, with how often it was seen.
+``check`` reads the run metrics of the state DB (``reliable_api_state``): one query per
+integration for at most 30 days of its history. It judges each against its own history, by hour
+of day and day of week (:mod:`reliable_api.monitoring.anomalies`), and sends one alert per new
+anomaly to ``reliable_api_alerts`` (a Slack incoming webhook, or the sandbox's webhook sink in the
+demo), then a recovery message when it clears. Thresholds, renamed integrations and mute windows:
+``$AIRFLOW_HOME/reliable_api/monitoring.yaml`` (docs/monitoring.md). A state DB that cannot be
+read fails the task with that said, and alerts nothing.
 
 Parsing stays light: the provider's modules are imported when the task runs.
 """
