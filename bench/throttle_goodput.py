@@ -286,6 +286,8 @@ def run_nginx(scenario: Scenario, *, workers: int, duration: float, pg_url: str)
         "failed_calls": failed_calls,
         "max_admitted_1s": stats["max_admitted_per_second"],
         "max_admitted_60s": max_in_window(stats["admitted_times"], 60.0),
+        "gap_p1_ms": stats["gap_p1_ms"],
+        "gap_p5_ms": stats["gap_p5_ms"],
         "early_after_retry_after": 0,
     }
 
@@ -351,7 +353,8 @@ def main() -> int:
                 f"{row['429_share']:6.1%} {row['failed_calls']:7d} {row['max_admitted_1s']:6d} "
                 f"{row['early_after_retry_after']:6d}"
                 + (
-                    f"  ({row['workers']} proc, {row['duration']:g} s, max60s {row['max_admitted_60s']})"
+                    f"  ({row['workers']} proc, {row['duration']:g} s, max60s {row['max_admitted_60s']}, "
+                    f"gap p1/p5 {row['gap_p1_ms']}/{row['gap_p5_ms']} ms)"
                     if "workers" in row
                     else ""
                 )

@@ -9,6 +9,7 @@ asked to (the benchmark does; tests skip without nginx).
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -134,7 +135,11 @@ http {{
         return rows
 
     def stats(self, start: float = 0.0, end: float = float("inf")) -> dict[str, Any]:
-        """2xx, 429s and the most 2xx in any 1-second window, between ``start`` and ``end``."""
+        """What nginx logged between ``start`` and ``end``.
+
+        2xx, 429s, the most 2xx in any 1-second window, and the shortest gaps between two
+        requests (1st and 5th percentile, ms, by nginx's log clock).
+        """
         rows = [(status, at) for status, at in self.arrivals() if start <= at < end]
         admitted = [at for status, at in rows if status == 200]
         most, first = 0, 0
@@ -142,7 +147,12 @@ http {{
             while admitted[first] <= at - 1.0:
                 first += 1
             most = max(most, last - first + 1)
+        times = sorted(at for _, at in rows)
+        gaps = sorted(later - earlier for earlier, later in itertools.pairwise(times))
         return {
+            # where the time between two requests went below the limit's interval, as nginx saw it
+            "gap_p1_ms": round(gaps[len(gaps) // 100] * 1000, 1) if gaps else None,
+            "gap_p5_ms": round(gaps[len(gaps) // 20] * 1000, 1) if gaps else None,
             "responses_2xx": len(admitted),
             "rate_limited": sum(1 for status, _ in rows if status == 429),
             "requests_total": len(rows),

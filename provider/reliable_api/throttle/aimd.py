@@ -21,9 +21,10 @@ class Aimd:
         closer than the interval, as scheduling jitter makes them at exactly its rate.
     :param margin: slots are spaced this share wider than the configured interval (also when
         not adaptive), and the actual gap between two sends is at least half of it wider.
-    :param margin_step: a 429 of the pacing's own widens the shared interval by this share.
-    :param quiet: successes of a worker since its last 429 after which a 429 without
-        Retry-After is taken for the pacing's own, not for a wrong rate.
+    :param margin_step: a 429 of the pacing's own widens the shared interval by this share;
+        0 takes every 429 for a wrong rate.
+    :param quiet: successes of a worker since its last 429 after which the next two 429s
+        without Retry-After are taken for the pacing's own, not for a wrong rate.
     :raises ConfigurationError: naming the value out of range.
     """
 

@@ -46,6 +46,10 @@ RESET_UNCERTAINTY = 2.0
 # How many times per increase_cooldown a worker asks the backend whether a probe up is due.
 _PROBE_ASKS = 4
 
+# 429s without Retry-After since a quiet stretch that are taken for the pacing's own (jitter
+# comes in clusters on a busy machine); the next one means the rate is wrong.
+_OWN_STREAK = 2
+
 # Intervals closer than this (relatively) are the same: 1/50 from a header vs. 0.02 configured.
 _SAME = 1e-9
 
@@ -109,7 +113,8 @@ class SharedRateLimiter:
         )
         self._interval = self._floor
         self._last_probe = -math.inf
-        self._since_429 = 0  # a 429 before any quiet stretch says the rate is wrong
+        self._since_429 = aimd.quiet
+        self._streak = 0
         self._siblings: dict[str, SharedRateLimiter] = {}
         self._warned: set[tuple[str, float]] = set()
         self.throttled_seconds = 0.0
@@ -249,8 +254,17 @@ class SharedRateLimiter:
             non-positive or non-finite values set no pause.
         :param policy_interval: seconds per request by the API's announced policy, when known.
         """
-        own = retry_after is None and policy_interval is None and self._since_429 >= self.aimd.quiet
+        if self._since_429 >= self.aimd.quiet:
+            self._streak = 0
+        self._streak += 1
         self._since_429 = 0
+        # The pacing's own: no Retry-After, no policy, and at most two 429s since a quiet stretch.
+        own = (
+            retry_after is None
+            and policy_interval is None
+            and self._streak <= _OWN_STREAK
+            and self.aimd.margin_step > 0
+        )
         if _usable(retry_after):
             assert retry_after is not None
             self.backend.pause(self.key, seconds=retry_after)

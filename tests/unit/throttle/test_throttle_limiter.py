@@ -23,7 +23,12 @@ def backend(clock: FakeClock) -> MemoryBackend:
 
 def limiter(backend: MemoryBackend, clock: FakeClock, **kwargs: object) -> SharedRateLimiter:
     # No pacing margin: these tests check the adaptive arithmetic in round numbers.
-    options: dict[str, object] = {"rate": TEN_PER_SECOND, "burst": 1, "aimd": Aimd(margin=0.0), **kwargs}
+    options: dict[str, object] = {
+        "rate": TEN_PER_SECOND,
+        "burst": 1,
+        "aimd": Aimd(margin=0.0, margin_step=0.0),
+        **kwargs,
+    }
     return SharedRateLimiter(backend, "conn:default", sleep=clock.sleep, monotonic=clock, **options)  # type: ignore[arg-type]
 
 
@@ -120,7 +125,7 @@ def test_plain_429s_slow_the_shared_rate_down_once_per_burst(
 
 
 def test_the_rate_never_drops_below_min_share(backend: MemoryBackend, clock: FakeClock) -> None:
-    worker = limiter(backend, clock, aimd=Aimd(margin=0.0, decrease=0.5, min_share=0.25))
+    worker = limiter(backend, clock, aimd=Aimd(margin=0.0, margin_step=0.0, decrease=0.5, min_share=0.25))
     for _ in range(5):
         worker.acquire()
         worker.on_rate_limited(None)
@@ -130,7 +135,11 @@ def test_the_rate_never_drops_below_min_share(backend: MemoryBackend, clock: Fak
 def test_success_probes_back_up_additively_after_the_cooldown(
     backend: MemoryBackend, clock: FakeClock
 ) -> None:
-    worker = limiter(backend, clock, aimd=Aimd(margin=0.0, decrease=0.5, increase=0.1, increase_cooldown=4.0))
+    worker = limiter(
+        backend,
+        clock,
+        aimd=Aimd(margin=0.0, margin_step=0.0, decrease=0.5, increase=0.1, increase_cooldown=4.0),
+    )
     worker.acquire()
     worker.on_rate_limited(None)  # 10/s -> 5/s
     clock.advance(3.9)
@@ -146,7 +155,7 @@ def test_success_probes_back_up_additively_after_the_cooldown(
 
 
 def test_probes_are_shared_once_per_cooldown(backend: MemoryBackend, clock: FakeClock) -> None:
-    aimd = Aimd(margin=0.0, decrease=0.5, increase=0.1, increase_cooldown=4.0)
+    aimd = Aimd(margin=0.0, margin_step=0.0, decrease=0.5, increase=0.1, increase_cooldown=4.0)
     workers = [limiter(backend, clock, aimd=aimd) for _ in range(8)]
     workers[0].acquire()
     workers[0].on_rate_limited(None)
@@ -177,7 +186,7 @@ def test_a_faster_announced_policy_never_speeds_up_past_the_configured_rate(
 
 
 def test_probing_stops_at_the_announced_policy(backend: MemoryBackend, clock: FakeClock) -> None:
-    aimd = Aimd(margin=0.0, decrease=0.5, increase=1.0, increase_cooldown=0.0, headroom=0.0)
+    aimd = Aimd(margin=0.0, margin_step=0.0, decrease=0.5, increase=1.0, increase_cooldown=0.0, headroom=0.0)
     worker = limiter(backend, clock, rate=Rate(100, 1), aimd=aimd)
     worker.acquire()
     worker.on_success(policy_interval=1 / 50)  # 100/s -> 50/s

@@ -78,7 +78,18 @@ def test_a_lone_429_after_a_quiet_stretch_widens_the_margin_a_little(
 def test_429s_in_quick_succession_mean_the_rate_is_wrong(backend: MemoryBackend, clock: FakeClock) -> None:
     worker = paced(backend, clock)
     worker.acquire()
-    worker.on_rate_limited(None)  # no quiet stretch yet: multiplicative decrease
+    worker.on_rate_limited(None)  # jitter comes in clusters: two are taken for the pacing's own
+    worker.on_rate_limited(None)
+    assert worker.interval == pytest.approx(0.051 * 1.02**2)
+    worker.on_rate_limited(None)  # the third: multiplicative decrease
+    assert worker.interval == pytest.approx(0.051 * 1.02**2 / 0.9)
+
+
+def test_a_429_with_retry_after_or_a_policy_is_never_the_pacings_own(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    worker = paced(backend, clock)
+    worker.on_rate_limited(None, policy_interval=0.05)
     assert worker.interval == pytest.approx(0.051 / 0.9)
 
 
@@ -86,12 +97,11 @@ def test_without_adaptive_a_pacing_429_still_widens_the_margin(
     backend: MemoryBackend, clock: FakeClock
 ) -> None:
     worker = paced(backend, clock, adaptive=False)
-    for _ in range(Aimd().quiet):
-        worker.on_success()
     worker.on_rate_limited(None)
     assert worker.interval == pytest.approx(0.051 * 1.02)
-    worker.on_rate_limited(None)  # not quiet: without adaptive, the configured rate holds
-    assert worker.interval == pytest.approx(0.051 * 1.02)
+    worker.on_rate_limited(None)
+    worker.on_rate_limited(None)  # not the pacing's own: without adaptive, the rate holds
+    assert worker.interval == pytest.approx(0.051 * 1.02**2)
 
 
 def test_a_spent_quota_raises_quota_exhausted_naming_it_and_reserves_nothing(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from typing import Any
@@ -128,7 +129,7 @@ class ScriptedTransport(BaseAdapter):
         response = requests.Response()
         response.status_code, response.url, response.request = status, request.url or "", request
         response.headers.update(headers)
-        response._content = b"{}"  # how a requests transport fills a response
+        response.raw = io.BytesIO(b"{}")  # a body to stream, as urllib3's would be
         return response
 
     def close(self) -> None:
@@ -152,8 +153,8 @@ def test_a_429_without_retry_after_is_retried_at_the_next_slot_not_after_a_backo
     client = client_for({"rate_limit": "20/s"}, clock, ScriptedTransport((429, {}), (200, {})))
     assert client.request("GET", "items").status_code == 200
     # no backoff (0.5 s here): the retry waits for the limiter's next slot, and the guard holds
-    # it one interval (slowed down by the 429) after the refused request was sent
-    assert sum(clock.sleeps) == pytest.approx(0.051 / 0.9 * 0.99)
+    # it one interval (widened by the 429, the pacing's own) after the refused request was sent
+    assert sum(clock.sleeps) == pytest.approx(0.051 * 1.02 * 0.99)
     assert (client.counters.rate_limited, client.counters.retries) == (1, 1)
 
 
