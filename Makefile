@@ -4,11 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: venv lint test test-fast test-compat demo clean
+.PHONY: venv lint test test-fast test-compat audit demo clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade uv
+	$(PY) -m pip install --quiet --upgrade pip uv
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev]"
 	touch $(INSTALLED)
 
@@ -26,6 +26,10 @@ PYTEST_WORKERS ?= 4
 
 test: lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
+
+# Known vulnerabilities of the installed packages, offline (.ci/advisories.py says why and how).
+audit: venv
+	$(PY) .ci/advisories.py check
 
 # Unit tests only: no services, no Airflow processes.
 test-fast: venv
