@@ -28,6 +28,7 @@ DATA = Path(__file__).with_name("advisories.json")
 
 
 def normalize(name: str) -> str:
+    """The package name as the advisory database spells it (PEP 503)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -60,6 +61,7 @@ def findings(installed: dict[str, str], advisories: dict[str, list[dict[str, Any
 
 
 def check() -> int:
+    """Print the findings for this environment; 1 when one has a fixed release, else 0."""
     data = json.loads(DATA.read_text())
     installed = {normalize(d.metadata["Name"]): d.version for d in distributions() if d.metadata["Name"]}
     found = findings(installed, data["advisories"])
@@ -68,11 +70,13 @@ def check() -> int:
         fix = f"fixed in {', '.join(item['fixed_in'])}" if item["fixed_in"] else "no fix released"
         print(f"  {item['package']} {item['version']}: {item['id']} ({fix})")
     fixable = [item for item in found if item["fixed_in"]]
-    print(f"{len(found)} known vulnerabilities, {len(fixable)} with a fix" if found else "no known vulnerabilities")
+    summary = f"{len(found)} known vulnerabilities, {len(fixable)} with a fix"
+    print(summary if found else "no known vulnerabilities")
     return 1 if fixable else 0
 
 
 def refresh(checkout: Path, source: str) -> None:
+    """Rebuild :data:`DATA` from the ``vulns/`` of an advisory-database checkout."""
     import yaml
 
     advisories: dict[str, list[dict[str, Any]]] = {}
