@@ -20,8 +20,8 @@ lint: venv
 	$(VENV)/bin/mypy
 
 # The suite mostly waits on servers and subprocesses, so more workers than the 2 cores pay off.
-# A module's tests share a worker, the e2e tests share one (tests/conftest.py); the long tiers
-# start first. `make test PYTEST_WORKERS=0` runs in one process.
+# A module's tests share a worker, at most two Airflows run at once (tests/conftest.py); the long
+# tiers start first. `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= 4
 
 test: lint

@@ -72,20 +72,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     )
 
 
+#: Tests that start a whole Airflow share one of two workers, so that at most two Airflows run at
+#: once on the 2-core machine: the demo stack's tests (the longest, about six minutes) on one, the
+#: other e2e and the chaos tests on the other.
+AIRFLOW_WORKERS = {
+    "tests/e2e/test_demo_stack.py": "airflow-a",
+    "tests/e2e/": "airflow-b",
+    "tests/chaos/": "airflow-b",
+}
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Under ``--dist loadscope``, a module's tests share a worker (so its module-scoped sandbox,
-    DB or batch is built once), and every e2e test shares one: each starts a whole Airflow, and
-    two at once would starve each other of the machine's two cores."""
+    """Under ``--dist loadscope``: a module's tests share a worker (its module-scoped sandbox, DB
+    or batch is built once), and the Airflow tests are grouped as :data:`AIRFLOW_WORKERS` says."""
     if config.getvalue("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class OneAirflowAtATime(LoadScopeScheduling):
+    class AtMostTwoAirflows(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "tests/e2e" if nodeid.startswith("tests/e2e/") else super()._split_scope(nodeid)
+            group = next((g for prefix, g in AIRFLOW_WORKERS.items() if nodeid.startswith(prefix)), None)
+            return group or super()._split_scope(nodeid)
 
-    return OneAirflowAtATime(config, log)
+    return AtMostTwoAirflows(config, log)
 
 
 # Property tests assert behaviour, never timings: a loaded 2-core CI machine must not fail them
