@@ -37,6 +37,7 @@ KINDS = (
     "records_dead_lettered",
     "circuit_opened",
     "circuit_closed",
+    "quota_exhausted",
 )
 
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{0,31}://[^\s\"'<>]+")  # bounded: linear on long text
@@ -83,6 +84,7 @@ class Alert:
             "records_dead_lettered": "Records dead-lettered",
             "circuit_opened": "Circuit breaker opened",
             "circuit_closed": "Circuit breaker closed",
+            "quota_exhausted": "Quota spent",
         }[self.kind]
         where = (
             ".".join(part for part in (self.dag_id, self.task_id) if part)

@@ -206,10 +206,26 @@ class ReliableHttpHook(HttpHook):
         """Send one ``method`` request to ``endpoint`` (relative to the connection's base URL).
 
         :param cost: units of the rate limit it takes (a bulk call may cost more than one).
+        :raises QuotaExhausted: when a quota is spent past ``defer_after``: defer and call again
+            (one alert goes to ``quota_alert_conn_id``, see :mod:`reliable_api.hooks.quota_alert`).
         """
-        return self.client.request(
-            method, endpoint, params=params, json=json, data=data, headers=headers, cost=cost
-        )
+        from reliable_api.throttle.errors import QuotaExhausted
+
+        try:
+            return self.client.request(
+                method, endpoint, params=params, json=json, data=data, headers=headers, cost=cost
+            )
+        except QuotaExhausted as spent:
+            from reliable_api.hooks.quota_alert import alert_quota_spent
+
+            if self.limiter is not None:
+                alert_quota_spent(
+                    spent,
+                    self.limiter,
+                    conn_id=self.http_conn_id,
+                    alert_conn_id=self.settings.quota_alert_conn_id,
+                )
+            raise
 
     def paginate(
         self,

@@ -60,6 +60,14 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
         "UTC",
     ),
     SettingField(
+        "quota_alert_conn_id",
+        "Quota: alert connection",
+        "Webhook connection told once when a quota window is spent: which quota, how much was "
+        "used and when it reopens (tasks defer until then).",
+        "string",
+        None,
+    ),
+    SettingField(
         "limit_key_field",
         "Limit per key",
         "Each value of this request field has its own limit: 'json.channel' (a body field), "

@@ -23,6 +23,7 @@ class HttpSettings:
     quotas: tuple[Rate, ...] = ()
     quota_reset: str = "rolling"
     quota_timezone: str = "UTC"
+    quota_alert_conn_id: str | None = None
     limit_key_field: str | None = None
     burst: int = 1
     limiter_backend: str = "sqlite"

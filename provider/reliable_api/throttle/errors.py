@@ -31,15 +31,25 @@ class QuotaExhausted(RateLimited):
     :param quota: the window, as :func:`~reliable_api.throttle.windows.describe` names it.
     :param used: units counted in it now.
     :param capacity: units it allows.
+    :param window: its index among the limit's windows.
     """
 
     def __init__(
-        self, message: str, *, quota: str = "", used: float = 0.0, capacity: float = 0.0, **kwargs: object
+        self,
+        message: str,
+        *,
+        quota: str = "",
+        used: float = 0.0,
+        capacity: float = 0.0,
+        window: int = 0,
+        **kwargs: object,
     ) -> None:
         self.quota = quota
         self.used = used
         self.capacity = capacity
+        self.window = window
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
     def _state(self) -> dict[str, object]:
-        return {**super()._state(), "quota": self.quota, "used": self.used, "capacity": self.capacity}
+        state = {"quota": self.quota, "used": self.used, "capacity": self.capacity, "window": self.window}
+        return {**super()._state(), **state}

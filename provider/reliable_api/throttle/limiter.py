@@ -213,7 +213,19 @@ class SharedRateLimiter:
             quota=quota,
             used=usage.used,
             capacity=usage.capacity,
+            window=window,
         )
+
+    def claim_alert(self, spent: QuotaExhausted) -> bool:
+        """Whether this worker is the one to alert that a quota is spent, once until it reopens.
+
+        A slot of a one-unit window as long as the wait, on the same backend: the first worker
+        to ask gets it, every other worker is refused until the quota reopens.
+        """
+        seconds = max(1.0, spent.retry_after or 0.0)
+        once = Window(count=1, period=seconds, burst=1)
+        key = f"{self.key}:alerted:{spent.window}"
+        return self.backend.reserve(key, windows=(once,), cost=1, max_wait=0).granted
 
     def usage(self) -> list[WindowUsage]:
         """Each window's use now, from the shared state: what the health page shows."""

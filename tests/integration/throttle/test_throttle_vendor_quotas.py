@@ -53,3 +53,41 @@ def test_a_spent_sandbox_quota_answers_429_with_the_vendor_header(make_sandbox: 
     sent = [answer.headers["Sforce-Limit-Info"] for answer in answers]
     assert sent == ["api-usage=1/2", "api-usage=2/2", "api-usage=2/2"]
     assert 0 < int(answers[2].headers["Retry-After"]) <= 86400
+
+
+def test_a_spent_quota_alerts_once_naming_it_however_many_workers_meet_it(
+    make_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = make_sandbox()
+    channel = f"quota_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QUOTA_ALERTS",
+        json.dumps({"conn_type": "http", "host": sandbox.url, "password": f"/_sandbox/webhook/{channel}"}),
+    )
+    conn_id = f"alerting_{uuid.uuid4().hex[:8]}"
+    extra = {
+        "rate_limit": "100/s, 2/h",
+        "limiter_backend": "memory",
+        "defer_after": 1,
+        "quota_alert_conn_id": "quota_alerts",
+    }
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps({"conn_type": "reliable_http", "host": sandbox.url, "extra": extra}),
+    )
+    workers = [ReliableHttpHook(http_conn_id=conn_id) for _ in range(3)]  # one shared limit
+    workers[0].run(PATH)
+    workers[1].run(PATH)
+    for worker in workers:
+        with pytest.raises(QuotaExhausted):
+            worker.run(PATH)
+    (delivery,) = sandbox.webhooks(channel)
+    alert = delivery["body"]
+    assert (alert["kind"], alert["integration"], alert["title"]) == (
+        "quota_exhausted",
+        conn_id,
+        f"Quota spent: {conn_id} (QuotaExhausted)",
+    )
+    assert "Quota 2/3600s" in alert["message"]
+    assert "2 of 2 used" in alert["message"]
+    assert "reopens in" in alert["message"]
