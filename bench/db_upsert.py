@@ -1,14 +1,19 @@
-"""Database upserts: ours against ``PostgresHook.insert_rows(..., replace=True)``, in one run.
+"""Database upserts: ours beside dlt's merge (default and fastest path) and the floors, in one run.
 
-Loads ``--rows`` generated contacts into a fresh Postgres table with
-:func:`reliable_api.idempotency.db_upsert.upsert_records` (through the engine of a ``postgres``
-Airflow connection, as ``DbUpsertOperator`` does), runs it again with the same input and counts
-the rows written by that re-run (``pg_stat_user_tables`` insert + update deltas), then loads
-``--peer-rows`` with the common-sql provider's ``insert_rows(replace=True)``. Then the same
-upsert into SQLite (rows written by the re-run counted by a trigger).
+PostgreSQL: three scenarios in a row per runner, on a fresh table, ``--reps`` repetitions in
+alternating order: a first load of ``--rows`` generated contacts, an unchanged re-run, and a
+re-run with 10% of the rows changed and 5% new. Runners: **ours** (``upsert_staged`` of a staged
+gzip JSON Lines batch, as ``DbUpsertOperator`` runs it, through a ``postgres`` Airflow
+connection's engine, in a fresh process whose peak RSS is reported), **dlt fast** (Arrow table +
+parquet over ADBC, ``strategy: upsert``), **dlt default** (dicts, insert_values, delete-insert;
+skipped above ``--dlt-default-max-rows``), **floor** (COPY of ready text into a temporary table +
+ours' merge: no Python per record). Rows written are counted from ``pg_stat_user_tables``
+(inserts + updates + deletes); the final tables are checked equal by checksum. Then the 1%
+refused-values case (issue 13), ``insert_rows`` for reference, and ours against its floors on
+SQLite and MariaDB. Inputs are prepared before each clock starts.
 
-    python bench/db_upsert.py                          # 1,000,000 rows; peer on 100,000
-    python bench/db_upsert.py --rows 200000 --peer-rows 20000
+    python bench/db_upsert.py --rows 200000
+    python bench/db_upsert.py --rows 1000000 --reps 1 --other-rows 200000
 """
 
 from __future__ import annotations
@@ -19,193 +24,214 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import create_engine
-from sqlalchemy.engine import Engine
+from db_upsert_engines import insert_rows_reference, other_engines, refused_values
+from db_upsert_peers import (
+    COLUMNS,
+    Dlt,
+    contacts,
+    copy_text,
+    load_average,
+    ours,
+    pg_bare_copy,
+    pg_floor,
+    scenarios,
+    stage,
+    timed,
+)
 
-from reliable_api.idempotency.db_upsert import upsert_records
-
-SCHEMA = {"id": "bigint", "email": "text", "name": "text", "score": "numeric", "active": "boolean"}
-COLUMNS = list(SCHEMA)
-MODES = {None: "compare columns", "_row_hash": "_row_hash"}
 PG = os.environ.get("RELIABLE_API_TEST_PG", "127.0.0.1:5432")
-
-
-def contacts(n: int) -> Iterator[dict[str, Any]]:
-    for i in range(n):
-        yield {
-            "id": i,
-            "email": f"user{i}@example.com",
-            "name": f"User {i}",
-            "score": i % 997,
-            "active": i % 3 == 0,
-        }
-
-
-def timed(label: str, rows: int, work: Any) -> Any:
-    start = time.perf_counter()
-    result = work()
-    seconds = time.perf_counter() - start
-    print(f"{label:<58} {rows:>9,} rows {seconds:8.2f} s {rows / seconds:>11,.0f} rows/s")
-    return result, rows / seconds
-
-
-def pg_writes(engine: Engine, table: str) -> int:
-    engine.dispose()  # a backend flushes its statistics when it exits
-    time.sleep(0.5)
-    with engine.connect() as connection:
-        connection.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
-        sql = f"SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = '{table}'"
-        return int(connection.exec_driver_sql(sql).scalar_one())
-
-
-def ours_postgres(engine: Engine, rows: int, hash_column: str | None) -> float:
-    table = f"ours_{hash_column or 'columns'}".replace("__", "_")
-
-    def ours() -> Any:
-        return upsert_records(
-            engine, table, contacts(rows), key=["id"], create=SCHEMA, hash_column=hash_column
-        )
-
-    first, rate = timed(f"ours ({MODES[hash_column]}): first load", rows, ours)
-    print(f"    {first.counts()}")
-    before = pg_writes(engine, table)
-    again, _ = timed(f"ours ({MODES[hash_column]}): unchanged re-run", rows, ours)
-    print(f"    {again.counts()}; rows written by the re-run: {pg_writes(engine, table) - before}")
-    return float(rate)
-
-
-#: The merge ours runs after its COPY, written out for the floor below.
-MERGE = (
-    "INSERT INTO {table} SELECT * FROM staged ON CONFLICT (id) DO UPDATE SET email = excluded.email, "
-    "name = excluded.name, score = excluded.score, active = excluded.active WHERE "
-    "({table}.email, {table}.name, {table}.score, {table}.active) IS DISTINCT FROM "
-    "(excluded.email, excluded.name, excluded.score, excluded.active)"
+CHECKSUM = (
+    "SELECT count(*), md5(string_agg(concat_ws('|', id, email, name, score::float8, active, signup::text), "
+    "',' "
+    "ORDER BY id)) FROM {table}"
 )
 
 
-def floors(engine: Engine, rows: int) -> tuple[float, float]:
-    """What PostgreSQL alone costs, from COPY text made before the clock starts.
+class Postgres:
+    def __init__(self) -> None:
+        import psycopg
 
-    A bare COPY into a fresh keyed table is the fastest write there is; COPY into a temporary
-    table plus the merge ours runs is the database's share of any correct upsert. Neither does
-    any Python per record, so their ratios to the peer bound what an upsert can reach here.
-    """
-    text = "".join(
-        f"{r['id']}\t{r['email']}\t{r['name']}\t{r['score']}\t{'t' if r['active'] else 'f'}\n"
-        for r in contacts(rows)
-    )
-    columns = "(id bigint PRIMARY KEY, email text, name text, score numeric, active boolean)"
-    with engine.begin() as connection:
-        for table in ("floor_copy", "floor_merge"):
-            connection.exec_driver_sql(f"CREATE TABLE {table} {columns}")
-    raw = engine.raw_connection()
-    cursor: Any = raw.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-
-        def copy() -> None:
-            with cursor.copy("COPY floor_copy FROM STDIN") as copying:
-                copying.write(text)
-            raw.commit()
-
-        def merge() -> None:
-            cursor.execute(f"CREATE TEMPORARY TABLE staged {columns} ON COMMIT DROP")
-            with cursor.copy("COPY staged FROM STDIN") as copying:
-                copying.write(text)
-            cursor.execute(MERGE.format(table="floor_merge"))
-            raw.commit()
-
-        _, copy_rate = timed("floor: bare COPY into an empty keyed table (no upsert)", rows, copy)
-        _, merge_rate = timed("floor: COPY into a temp table + ours' merge (no Python)", rows, merge)
-    finally:
-        raw.close()
-    return float(copy_rate), float(merge_rate)
-
-
-def postgres(rows: int, peer_rows: int) -> None:
-    import psycopg2
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    host, port = PG.split(":")
-    name = f"reliable_api_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host=host, port=port, user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    conn = {"conn_type": "postgres", "host": host, "port": int(port), "login": "postgres", "schema": name}
-    os.environ["AIRFLOW_CONN_BENCH_PG"] = json.dumps(conn)
-    try:
-        hook = PostgresHook(postgres_conn_id="bench_pg")
-        engine = hook.get_sqlalchemy_engine()
-        print(f"PostgreSQL (driver {engine.dialect.driver}), batches of 50,000")
-
-        rates = {mode: ours_postgres(engine, rows, mode) for mode in MODES}
-        ours_rate = rates[None]
-
-        with engine.begin() as connection:
-            connection.exec_driver_sql(
-                "CREATE TABLE peer (id bigint PRIMARY KEY, email text, name text, score numeric, "
-                "active boolean)"
-            )
-        tuples = [tuple(record.values()) for record in contacts(peer_rows)]
-
-        def peer() -> None:
-            hook.insert_rows("peer", tuples, COLUMNS, replace=True, replace_index="id")
-
-        _, peer_rate = timed("peer: PostgresHook.insert_rows(replace=True)", peer_rows, peer)
-
-        def peer_many() -> None:
-            hook.insert_rows("peer", tuples, COLUMNS, replace=True, replace_index="id", executemany=True)
-
-        _, many_rate = timed("peer: same, executemany=True", peer_rows, peer_many)
-        copy_rate, merge_rate = floors(engine, rows)
-        print(f"ours (compare columns) / insert_rows(replace=True): {ours_rate / peer_rate:.1f}x")
-        print(f"ours (compare columns) / insert_rows(..., executemany=True): {ours_rate / many_rate:.1f}x")
-        print(f"ceiling: bare COPY / insert_rows(replace=True): {copy_rate / peer_rate:.1f}x")
-        print(
-            f"ceiling of any upsert: COPY + merge / insert_rows(replace=True): {merge_rate / peer_rate:.1f}x"
+        host, port = PG.split(":")
+        self.name = f"reliable_api_bench_{uuid.uuid4().hex[:8]}"
+        self.admin = psycopg.connect(
+            f"host={host} port={port} user=postgres dbname=postgres", autocommit=True
         )
-        engine.dispose()
+        self.admin.execute(f'CREATE DATABASE "{self.name}"')
+        self.dsn = f"host={host} port={port} user=postgres dbname={self.name}"
+        self.url = (
+            f"postgresql://postgres:unused@{host}:{port}/{self.name}"  # trust auth; dlt wants a password
+        )
+        conn = {
+            "conn_type": "postgres",
+            "host": host,
+            "port": int(port),
+            "login": "postgres",
+            "schema": self.name,
+        }
+        os.environ["AIRFLOW_CONN_BENCH_PG"] = json.dumps(conn)
+
+    def sql(self, statement: str) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            cursor = connection.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+
+    def written(self, table: str) -> int:
+        """Rows inserted + updated + deleted in ``table`` so far (a closed backend's stats are flushed)."""
+        time.sleep(1.2)
+        schema, _, name = table.rpartition(".")
+        rows = self.sql(
+            "SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables "
+            f"WHERE schemaname = '{schema or 'public'}' AND relname = '{name}'"
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def close(self) -> None:
+        self.admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self.admin.close()
+
+
+def postgres(rows: int, reps: int, dlt_default_max: int, workdir: str) -> None:
+    db = Postgres()
+    try:
+        plan = scenarios(rows)
+        staged = {name: stage(f"{workdir}/{i}", **spec) for i, (name, spec) in enumerate(plan.items())}
+        peaks: list[float] = []
+        runners: dict[str, Runner] = {
+            "ours": Ours(db, staged, peaks),
+            "dlt fast (Arrow+parquet/ADBC, upsert)": DltRunner(db, plan, fast=True),
+            "floor (COPY text + ours' merge)": Floor(db, plan),
+        }
+        if rows <= dlt_default_max:
+            runners["dlt default (merge)"] = DltRunner(db, plan, fast=False)
+        figures: dict[tuple[str, str], list[float]] = {}
+        written: dict[tuple[str, str], int] = {}
+        print(f"PostgreSQL, {rows:,} rows, load average {load_average()}")
+        for rep in range(reps):
+            order = list(runners) if rep % 2 == 0 else list(reversed(runners))
+            for runner in order:
+                table = runners[runner].reset(rep)
+                for scenario in plan:
+                    work = runners[runner].make(scenario)
+                    before = db.written(table)
+                    seconds = work()
+                    n = plan[scenario]["rows"] + plan[scenario].get("new", 0)
+                    figures.setdefault((runner, scenario), []).append(n / seconds)
+                    written[(runner, scenario)] = db.written(table) - before
+                    print(
+                        f"  rep {rep + 1} {runner:<38} {scenario:<21} {n / seconds:>9,.0f} rows/s "
+                        f"written {written[(runner, scenario)]:>9,}  load {load_average()}"
+                    )
+        checks = {runner: db.sql(CHECKSUM.format(table=spec.table))[0] for runner, spec in runners.items()}
+        print(f"  final tables equal: {len(set(checks.values())) == 1} {checks}")
+        _report(plan, figures, written, list(runners))
+        print(f"  ours peak RSS: {max(peaks):,.0f} MB (over all runs)")
+        db.sql("CREATE TABLE bare " + COLUMNS)
+        text = copy_text(list(contacts(rows)))
+        print(
+            f"  floor: bare COPY into an empty keyed table: "
+            f"{rows / timed(lambda: pg_bare_copy(db.dsn, 'bare', text)):,.0f} rows/s"
+        )
+        refused_values(db, workdir)
+        insert_rows_reference(db, min(rows, 50_000))
     finally:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        db.close()
 
 
-def sqlite(rows: int) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        engine = create_engine(f"sqlite:///{directory}/bench.db")
-        print("SQLite")
+class Runner:
+    """One peer: ``reset`` gives it a fresh table, ``make`` its timed work for a scenario."""
 
-        def ours() -> Any:
-            return upsert_records(engine, "ours", contacts(rows), key=["id"], create=SCHEMA)
+    table = ""
 
-        first, _ = timed("ours: first load (all inserted)", rows, ours)
-        print(f"    {first.counts()}")
-        with engine.begin() as connection:
-            connection.exec_driver_sql("CREATE TABLE writes (n integer)")
-            connection.exec_driver_sql("INSERT INTO writes VALUES (0)")
-            for event in ("INSERT", "UPDATE"):
-                connection.exec_driver_sql(
-                    f"CREATE TRIGGER count_{event} AFTER {event} ON ours "
-                    "BEGIN UPDATE writes SET n = n + 1; END"
-                )
-        again, _ = timed("ours: unchanged re-run", rows, ours)
-        with engine.connect() as connection:
-            written = connection.exec_driver_sql("SELECT n FROM writes").scalar_one()
-        print(f"    {again.counts()}; rows written by the re-run: {written}")
-        engine.dispose()
+    def reset(self, rep: int) -> str:
+        raise NotImplementedError
+
+    def make(self, scenario: str) -> Callable[[], float]:
+        raise NotImplementedError
+
+
+class Ours(Runner):
+    def __init__(self, db: Postgres, staged: dict[str, Any], peaks: list[float]) -> None:
+        self.db, self.staged, self.peaks = db, staged, peaks
+
+    def reset(self, rep: int) -> str:
+        self.table = f"ours_{rep}"
+        return self.table
+
+    def make(self, scenario: str) -> Callable[[], float]:
+        return lambda: ours("airflow:bench_pg", self.table, self.staged[scenario], self.peaks)
+
+
+class DltRunner(Runner):
+    def __init__(self, db: Postgres, plan: dict[str, dict[str, int]], *, fast: bool) -> None:
+        self.db, self.plan, self.fast = db, plan, fast
+
+    def reset(self, rep: int) -> str:
+        # A new dataset per repetition: dlt keeps its own idea of which tables exist.
+        dataset = f"dlt_{'fast' if self.fast else 'default'}_{rep}"
+        self.runner = Dlt(self.db.url, dataset, fast=self.fast)
+        self.table = self.runner.table
+        return self.table
+
+    def make(self, scenario: str) -> Callable[[], float]:
+        data = self.runner.prepare(list(contacts(**self.plan[scenario])))
+        return lambda: timed(lambda: self.runner.run(data))
+
+
+class Floor(Runner):
+    def __init__(self, db: Postgres, plan: dict[str, dict[str, int]]) -> None:
+        self.db, self.plan = db, plan
+
+    def reset(self, rep: int) -> str:
+        self.table = f"floor_{rep}"
+        self.db.sql(f"CREATE TABLE {self.table} {COLUMNS}")
+        return self.table
+
+    def make(self, scenario: str) -> Callable[[], float]:
+        text = copy_text(list(contacts(**self.plan[scenario])))
+        return lambda: timed(lambda: pg_floor(self.db.dsn, self.table, text))
+
+
+def _report(
+    plan: Any,
+    figures: dict[tuple[str, str], list[float]],
+    written: dict[tuple[str, str], int],
+    runners: list[str],
+) -> None:
+    print("\n  | scenario | " + " | ".join(runners) + " | ours / floor | ours / dlt fast |")
+    print("  |---|" + "---:|" * (len(runners) + 2))
+    for scenario in plan:
+        best = {runner: max(figures[(runner, scenario)]) for runner in runners}
+        cells = [f"{best[r]:,.0f} ({written[(r, scenario)]:,})" for r in runners]
+        floor = next(r for r in runners if r.startswith("floor"))
+        fast = next(r for r in runners if r.startswith("dlt fast"))
+        print(
+            f"  | {scenario} | "
+            + " | ".join(cells)
+            + f" | {best['ours'] / best[floor]:.2f} | {best['ours'] / best[fast]:.2f} |"
+        )
+    print("  (rows/s, best of the repetitions; in brackets rows written by the last repetition)\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--peer-rows", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--dlt-default-max-rows", type=int, default=200_000)
+    parser.add_argument(
+        "--other-rows", type=int, default=200_000, help="rows for SQLite and MariaDB (0: skip)"
+    )
     args = parser.parse_args()
-    postgres(args.rows, args.peer_rows)
-    sqlite(args.rows)
+    with tempfile.TemporaryDirectory() as workdir:
+        postgres(args.rows, args.reps, args.dlt_default_max_rows, workdir)
+        if args.other_rows:
+            other_engines(args.other_rows, args.reps, workdir)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -197,25 +198,41 @@ def _run(engine: Engine, target: Target, batches: Iterator[LineBatch]) -> Upsert
 def _load(engine: Engine, target: Target, batches: Iterator[LineBatch]) -> UpsertResult:
     loader = _loader(target)
     result = UpsertResult()
-    for batch in batches:
-        result.rejected += [_rejection(record, error, target.key) for record, error in batch.refused]
-        if not batch.lines:
-            continue
-        with engine.begin() as connection:
-            outcome: BatchOutcome = loader.load(connection, batch)
-        result.inserted += outcome.inserted
-        result.updated += outcome.updated
-        result.duplicates += outcome.duplicates
-        result.unchanged += batch.lines - outcome.inserted - outcome.updated - outcome.duplicates
-        result.unchanged -= len(outcome.refused)
-        for line, reason, message in outcome.refused:
-            text = batch.line(line).decode("utf-8", "replace")
-            try:
-                record: Any = json.loads(text)
-            except ValueError:
-                record = {"line": text}
-            result.rejected.append(_rejection(record, RecordRejected(message, reason=reason), target.key))
+    # Each batch is prepared (parsed on the client, where a loader does) while the database
+    # merges the one before: the two overlap instead of taking turns.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-upsert-prepare") as pool:
+        pending: tuple[LineBatch, Future[Any]] | None = None
+        for batch in batches:
+            result.rejected += [_rejection(record, error, target.key) for record, error in batch.refused]
+            if not batch.lines:
+                continue
+            ready = pool.submit(loader.prepare, batch)
+            if pending is not None:
+                _merge(engine, loader, target, *pending, result)
+            pending = (batch, ready)
+        if pending is not None:
+            _merge(engine, loader, target, *pending, result)
     return result
+
+
+def _merge(
+    engine: Engine, loader: Any, target: Target, batch: LineBatch, prepared: Future[Any], result: UpsertResult
+) -> None:
+    """Merge one prepared batch in its own transaction and add what it did to ``result``."""
+    with engine.begin() as connection:
+        outcome: BatchOutcome = loader.load(connection, batch, prepared.result())
+    result.inserted += outcome.inserted
+    result.updated += outcome.updated
+    result.duplicates += outcome.duplicates
+    result.unchanged += batch.lines - outcome.inserted - outcome.updated - outcome.duplicates
+    result.unchanged -= len(outcome.refused)
+    for line, reason, message in outcome.refused:
+        text = batch.line(line).decode("utf-8", "replace")
+        try:
+            record: Any = json.loads(text)
+        except ValueError:
+            record = {"line": text}
+        result.rejected.append(_rejection(record, RecordRejected(message, reason=reason), target.key))
 
 
 def _rejection(record: Any, error: RecordRejected, key: list[str]) -> Rejection:

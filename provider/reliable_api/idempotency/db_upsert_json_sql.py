@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
     from reliable_api.idempotency.db_upsert_batches import LineBatch
 
-RAW, STAGE, REFUSED, LATER = "_rapi_raw", "_rapi_stage", "_rapi_refused", "_rapi_later"
+RAW, FIELDS, STAGE = "_rapi_raw", "_rapi_fields", "_rapi_stage"
+REFUSED, LATER = "_rapi_refused", "_rapi_later"
 
 
 class JsonSqlLoader:
@@ -36,10 +37,16 @@ class JsonSqlLoader:
     def __init__(self, target: Target) -> None:
         self.target = target
 
+    #: The table the checks and the extraction read: ``RAW``, or what :meth:`split_fields` made.
+    source = RAW
+
     # -- what each dialect spells its own way ------------------------------------------------
     def stage_raw(self, connection: Connection, batch: LineBatch) -> None:
         """Create ``RAW`` (n, doc) holding each line of ``batch`` with its 1-based number."""
         raise NotImplementedError
+
+    def split_fields(self, connection: Connection) -> None:
+        """Parse each line's fields once into :attr:`source`, where a dialect gains by it."""
 
     def json_type(self, path: str) -> str:
         """SQL: the JSON type of ``doc`` at ``path`` (``$`` or ``$.name``), lower case, or NULL."""
@@ -49,8 +56,8 @@ class JsonSqlLoader:
         """SQL: the value of field ``column`` of ``doc``, as the stage's column takes it."""
         raise NotImplementedError
 
-    def unknown_fields(self) -> str:
-        """SQL: the fields of ``doc`` that are no column of the table, comma-separated, or NULL."""
+    def unknown_fields(self) -> tuple[str, str]:
+        """SQL: (true when ``doc`` has a field that is no column of the table, those fields listed)."""
         raise NotImplementedError
 
     def refused(self, error: BaseException | None) -> bool:
@@ -58,7 +65,10 @@ class JsonSqlLoader:
         raise NotImplementedError
 
     # -- the steps ---------------------------------------------------------------------------
-    def load(self, connection: Connection, batch: LineBatch) -> BatchOutcome:
+    def prepare(self, batch: LineBatch) -> None:
+        """Nothing to prepare on the client: the database parses the lines."""
+
+    def load(self, connection: Connection, batch: LineBatch, prepared: None) -> BatchOutcome:
         """Merge ``batch`` inside the caller's transaction."""
         t = self.target
         self._drop(connection)
@@ -66,19 +76,22 @@ class JsonSqlLoader:
             f"CREATE {self.temporary} TABLE {REFUSED} (n integer, reason text, message text)"
         )
         self.stage_raw(connection, batch)
+        self.split_fields(connection)
         connection.exec_driver_sql(self._refusals())
         connection.exec_driver_sql(
             f"CREATE {self.temporary} TABLE {STAGE} AS SELECT 0 AS {LINE}, {t.column_list()} "
             f"FROM {t.name} WHERE 1 = 0"
         )
+        connection.exec_driver_sql(self.index_sql(STAGE, [LINE]))
+        connection.exec_driver_sql(self.index_sql(STAGE, t.key))
         extract = ", ".join(self.extract(name) for name in t.columns)
         self._each_row(
             connection,
             lambda where: (
-                f"INSERT INTO {STAGE} ({LINE}, {t.column_list()}) SELECT n, {extract} FROM {RAW} "
+                f"INSERT INTO {STAGE} ({LINE}, {t.column_list()}) SELECT n, {extract} FROM {self.source} "
                 f"WHERE n NOT IN (SELECT n FROM {REFUSED}) AND {where}"
             ),
-            RAW,
+            self.source,
             "n",
         )
         outcome = BatchOutcome(duplicates=self._drop_duplicates(connection))
@@ -107,40 +120,42 @@ class JsonSqlLoader:
         )
 
     def _refusals(self) -> str:
-        """One ``INSERT INTO REFUSED`` of every raw line that is no record with a usable key."""
-        checks = [
+        """One ``INSERT INTO REFUSED`` of every raw line that is no record with a usable key.
+
+        Each line gets a code in one pass of cheap tests; only refused lines get a message.
+        """
+        checks = [  # (test, code, reason, message)
             (
                 f"coalesce({self.json_type('$')}, '') <> 'object'",
-                "'not_a_record'",
+                "r",
+                "not_a_record",
                 "'not a record (a JSON object)'",
             )
         ]
-        for name in self.target.key:
+        for index, name in enumerate(self.target.key):
             kind = self.json_type(f"$.{name}")
-            checks.append(
-                (
-                    f"{kind} IS NULL OR {kind} = 'null' OR {self.extract(name)} = ''",
-                    "'missing_key'",
-                    f"'record has no value for natural key field ''{name}'''",
-                )
-            )
-            checks.append(
-                (
-                    f"{kind} IN ('object', 'array')",
-                    "'invalid_key'",
-                    f"'natural key field ''{name}'' is not a scalar'",
-                )
-            )
-        unknown = self.unknown_fields()
-        listed = self.concat("'fields the table has no column for: '", unknown)
-        checks.append((f"{unknown} IS NOT NULL", "'unknown_field'", listed))
-        reason = " ".join(f"WHEN {when} THEN {why}" for when, why, _ in checks)
-        message = " ".join(f"WHEN {when} THEN {text}" for when, _, text in checks)
-        return (
-            f"INSERT INTO {REFUSED} (n, reason, message) SELECT n, reason, message FROM "
-            f"(SELECT n, CASE {reason} END AS reason, CASE {message} END AS message FROM {RAW}) x "
-            "WHERE reason IS NOT NULL"
+            missing = f"{kind} IS NULL OR {kind} = 'null' OR {self.extract(name)} = ''"
+            text = f"'record has no value for natural key field ''{name}'''"
+            checks.append((missing, f"m{index}", "missing_key", text))
+            text = f"'natural key field ''{name}'' is not a scalar'"
+            checks.append((f"{kind} IN ('object', 'array')", f"i{index}", "invalid_key", text))
+        unknown, listed = self.unknown_fields()
+        checks.append(
+            (unknown, "u", "unknown_field", self.concat("'fields the table has no column for: '", listed))
         )
+        code = " ".join(f"WHEN {test} THEN '{code}'" for test, code, _, _ in checks)
+        reason = " ".join(f"WHEN '{code}' THEN '{why}'" for _, code, why, _ in checks)
+        message = " ".join(f"WHEN '{code}' THEN {text}" for _, code, _, text in checks)
+        return (
+            f"INSERT INTO {REFUSED} (n, reason, message) "
+            f"SELECT n, CASE code {reason} END, CASE code {message} END "
+            f"FROM (SELECT n, doc, CASE {code} END AS code FROM {self.source}) x WHERE code IS NOT NULL"
+        )
+
+    def index_sql(self, table: str, columns: list[str]) -> str:
+        """An index of a temporary table on ``columns``."""
+        name = f"{table}_{len(columns)}_{'_'.join(columns)}"[:60]
+        return f"CREATE INDEX {name} ON {table} ({', '.join(self.target.q(c) for c in columns)})"
 
     def concat(self, *parts: str) -> str:
         """SQL concatenation of ``parts``."""
@@ -149,11 +164,15 @@ class JsonSqlLoader:
     def _drop_duplicates(self, connection: Connection) -> int:
         """Keep each key's last record; refuse earlier ones with other values; count identical ones."""
         t = self.target
+        keys = ", ".join(t.q(k) for k in t.key)
+        # Repeated keys first (one grouping pass), then only their rows: no join of the stage with
+        # itself over every row, which neither SQLite nor MariaDB would do better than n².
         connection.exec_driver_sql(
             f"CREATE {self.temporary} TABLE {LATER} AS SELECT s.{LINE} AS n, l.{LINE} AS later, "
-            f"CASE WHEN {t.same('s', 'l')} THEN 1 ELSE 0 END AS same FROM {STAGE} s JOIN {STAGE} l "
-            f"ON {t.key_match('s', 'l')} AND s.{LINE} < l.{LINE} "
-            f"AND NOT EXISTS (SELECT 1 FROM {STAGE} m WHERE {t.key_match('m', 'l')} AND m.{LINE} > l.{LINE})"
+            f"CASE WHEN {t.same('s', 'l')} THEN 1 ELSE 0 END AS same "
+            f"FROM (SELECT {keys}, max({LINE}) AS last FROM {STAGE} GROUP BY {keys} HAVING count(*) > 1) m "
+            f"JOIN {STAGE} s ON {t.key_match('s', 'm')} AND s.{LINE} < m.last "
+            f"JOIN {STAGE} l ON l.{LINE} = m.last"
         )
         message = self.concat(
             "'line '",
@@ -215,5 +234,5 @@ class JsonSqlLoader:
                 )
 
     def _drop(self, connection: Connection) -> None:
-        for name in (RAW, STAGE, REFUSED, LATER):
+        for name in (RAW, FIELDS, STAGE, REFUSED, LATER):
             connection.exec_driver_sql(self.drop.format(name))

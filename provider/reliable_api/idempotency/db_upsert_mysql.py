@@ -13,7 +13,7 @@ from __future__ import annotations
 import tempfile
 from typing import TYPE_CHECKING
 
-from reliable_api.idempotency.db_upsert_json_sql import RAW, STAGE, JsonSqlLoader
+from reliable_api.idempotency.db_upsert_json_sql import FIELDS, RAW, STAGE, JsonSqlLoader
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -63,25 +63,43 @@ class MysqlLoader(JsonSqlLoader):
         lines = batch.data.decode().split("\n")[:-1]
         connection.exec_driver_sql(f"INSERT INTO {RAW} (doc) VALUES (%s)", [(line,) for line in lines])
 
+    source = FIELDS
+
+    def split_fields(self, connection: Connection) -> None:
+        """``FIELDS``: each line with every column's JSON value, by one ``JSON_TABLE`` parse.
+
+        (``JSON_EXTRACT`` per column and use would parse the whole line each time.)
+        """
+        columns = ", ".join(f"v{i} JSON PATH '$.{name}'" for i, name in enumerate(self.target.known))
+        connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {FIELDS} AS SELECT r.n, r.doc, j.* FROM {RAW} r, "
+            f"JSON_TABLE(r.doc, '$' COLUMNS ({columns})) AS j"
+        )
+
+    def _value(self, name: str) -> str:
+        return f"v{self.target.known.index(name)}"
+
     def json_type(self, path: str) -> str:
-        """``JSON_TYPE`` at ``path``, lower case."""
-        return "lower(JSON_TYPE(doc))" if path == "$" else f"lower(JSON_TYPE(JSON_EXTRACT(doc, '{path}')))"
+        """``JSON_TYPE``, lower case: of the line, or of a field's value from ``FIELDS``."""
+        return "lower(JSON_TYPE(doc))" if path == "$" else f"lower(JSON_TYPE({self._value(path[2:])}))"
 
     def extract(self, column: str) -> str:
-        """The field's value: objects and arrays as JSON text, booleans as 1/0, the rest unquoted."""
-        value = f"JSON_EXTRACT(doc, '$.{column}')"
+        """The field's value: strings unquoted, booleans as 1/0, objects and arrays as JSON text."""
+        v = self._value(column)
         return (
-            f"CASE JSON_TYPE({value}) WHEN 'NULL' THEN NULL WHEN 'OBJECT' THEN {value} "
-            f"WHEN 'ARRAY' THEN {value} WHEN 'BOOLEAN' THEN ({value} = 'true') ELSE JSON_UNQUOTE({value}) END"
+            f"CASE WHEN {v} IS NULL OR {v} = 'null' THEN NULL "
+            f"WHEN LEFT({v}, 1) = '\"' THEN JSON_UNQUOTE({v}) "
+            f"WHEN {v} = 'true' THEN 1 WHEN {v} = 'false' THEN 0 ELSE {v} END"
         )
 
-    def unknown_fields(self) -> str:
-        """The object's keys outside the table's columns, by ``JSON_TABLE`` over ``JSON_KEYS``."""
-        known = ", ".join(f"'{name}'" for name in self.target.known)
-        return (
-            "(SELECT GROUP_CONCAT(k SEPARATOR ', ') FROM JSON_TABLE(JSON_KEYS(doc), '$[*]' "
-            f"COLUMNS (k varchar(255) PATH '$')) AS keys_ WHERE k NOT IN ({known}))"
-        )
+    def unknown_fields(self) -> tuple[str, str]:
+        """What ``JSON_REMOVE`` of the table's columns leaves of the object: the unknown fields."""
+        rest = f"JSON_REMOVE(doc, {', '.join(repr(f'$.{name}') for name in self.target.known)})"
+        return f"JSON_LENGTH({rest}) > 0", f"JSON_KEYS({rest})"
+
+    def index_sql(self, table: str, columns: list[str]) -> str:
+        """``ALTER TABLE ... ADD INDEX`` (a temporary table's index)."""
+        return f"ALTER TABLE {table} ADD INDEX ({', '.join(self.target.q(c) for c in columns)})"
 
     def concat(self, *parts: str) -> str:
         """``CONCAT(...)``."""

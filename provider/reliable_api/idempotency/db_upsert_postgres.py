@@ -45,25 +45,27 @@ class PostgresLoader:
         self.stage_select = f"SELECT {t.column_list()} FROM {t.name}"
         self.populate = f"jsonb_populate_record(NULL::{t.name}, d)"
 
-    def load(self, connection: Connection, batch: LineBatch) -> BatchOutcome:
-        """Merge ``batch`` inside the caller's transaction."""
+    def prepare(self, batch: LineBatch) -> bytes | None:
+        """The batch as CSV of the table's columns for the fast path, or None (careful path)."""
+        return None if self.arrow_schema is None else self._arrow_csv(batch.data)
+
+    def load(self, connection: Connection, batch: LineBatch, csv: bytes | None) -> BatchOutcome:
+        """Merge ``batch`` (``csv``: what :meth:`prepare` made of it) inside the caller's transaction."""
         cursor: Any = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        if self.arrow_schema is not None:
-            csv = self._arrow_csv(batch.data)
-            if csv is not None:
-                cursor.execute("SAVEPOINT rapi_fast")
-                try:
-                    cursor.execute(
-                        f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS {self.stage_select} WITH NO DATA"
-                    )
-                    _copy(cursor, f"COPY {STAGE} ({self.target.column_list()}) FROM STDIN (FORMAT csv)", csv)
-                    inserted, updated = self._merge(cursor, STAGE)
-                    cursor.execute("RELEASE SAVEPOINT rapi_fast")
-                    return BatchOutcome(inserted, updated)
-                except Exception as error:
-                    if not _is_refusal(error):
-                        raise
-                    cursor.execute("ROLLBACK TO SAVEPOINT rapi_fast")
+        if csv is not None:
+            cursor.execute("SAVEPOINT rapi_fast")
+            try:
+                cursor.execute(
+                    f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS {self.stage_select} WITH NO DATA"
+                )
+                _copy(cursor, f"COPY {STAGE} ({self.target.column_list()}) FROM STDIN (FORMAT csv)", csv)
+                inserted, updated = self._merge(cursor, STAGE)
+                cursor.execute("RELEASE SAVEPOINT rapi_fast")
+                return BatchOutcome(inserted, updated)
+            except Exception as error:
+                if not _is_refusal(error):
+                    raise
+                cursor.execute("ROLLBACK TO SAVEPOINT rapi_fast")
         return self._careful(cursor, batch.data)
 
     def _arrow_csv(self, data: bytes) -> bytes | None:

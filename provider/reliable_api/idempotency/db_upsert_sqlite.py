@@ -40,10 +40,10 @@ class SqliteLoader(JsonSqlLoader):
         """``doc ->> '$.column'``."""
         return f"doc ->> '$.{column}'"
 
-    def unknown_fields(self) -> str:
-        """The object's keys outside the table's columns, by ``json_each``."""
-        known = ", ".join(f"'{name}'" for name in self.target.known)
-        return f"(SELECT group_concat(key, ', ') FROM json_each(doc) WHERE key NOT IN ({known}))"
+    def unknown_fields(self) -> tuple[str, str]:
+        """What ``json_remove`` of the table's columns leaves of the object: the unknown fields."""
+        rest = f"json_remove(doc, {', '.join(repr(f'$.{name}') for name in self.target.known)})"
+        return f"{rest} <> '{{}}'", f"(SELECT group_concat(key, ', ') FROM json_each({rest}))"
 
     def refused(self, error: BaseException | None) -> bool:
         """Constraint failures (NOT NULL, CHECK, UNIQUE, foreign key, STRICT types)."""
