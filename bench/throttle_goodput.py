@@ -271,6 +271,7 @@ def run_nginx(scenario: Scenario, *, workers: int, duration: float, pg_url: str)
             process.join()
         time.sleep(0.2)  # the last log lines
         stats = nginx.stats(start, end)
+        nginx_rows = nginx.arrivals()  # from the first request: the zones' state starts there
     ok, sent = stats["responses_2xx"], stats["requests_total"]
     ideal = rate * duration
     if QUOTA in scenario.nginx:  # the quota's burst, then its rate (5/s) binds
@@ -286,10 +287,43 @@ def run_nginx(scenario: Scenario, *, workers: int, duration: float, pg_url: str)
         "failed_calls": failed_calls,
         "max_admitted_1s": stats["max_admitted_per_second"],
         "max_admitted_60s": max_in_window(stats["admitted_times"], 60.0),
+        "refused_by_zone": zone_refusals(nginx_rows, scenario.nginx),
         "gap_p1_ms": stats["gap_p1_ms"],
         "gap_p5_ms": stats["gap_p5_ms"],
         "early_after_retry_after": 0,
     }
+
+
+def zone_refusals(arrivals: list[tuple[int, float]], zones: tuple[Zone, ...]) -> dict[str, int]:
+    """Which zone refused each request, by replaying nginx's limit_req arithmetic on the log.
+
+    nginx keeps per zone an excess in thousandths of a request and the last admitted time in ms;
+    a request refused by any zone changes none. Returns the refusals per zone, plus "mismatch":
+    requests whose replayed verdict differs from the status nginx logged (the log's time is when
+    the answer was written, a millisecond or so after the check).
+    """
+    per_second = {"s": 1, "m": 60}
+    rates = [int(zone.rate[:-3]) * 1000 // per_second[zone.rate[-1]] for zone in zones]
+    state: list[tuple[int, int] | None] = [None] * len(zones)  # (excess, last ms)
+    refused = dict.fromkeys([zone.name for zone in zones] + ["mismatch"], 0)
+    for status, at in arrivals:
+        now, verdicts, updates = round(at * 1000), [], []
+        for index, zone in enumerate(zones):
+            if state[index] is None:
+                updates.append((0, now))
+                continue
+            excess, last = state[index]  # type: ignore[misc]
+            excess = max(0, excess - rates[index] * abs(now - last) // 1000 + 1000)
+            if excess > zone.burst * 1000:
+                verdicts.append(zone.name)
+                break
+            updates.append((excess, now))
+        if verdicts:
+            refused[verdicts[0]] += 1
+        else:
+            state = list(updates)
+        refused["mismatch"] += (status == 429) != bool(verdicts)
+    return refused
 
 
 def max_in_window(times: list[float], seconds: float) -> int:
@@ -354,7 +388,8 @@ def main() -> int:
                 f"{row['early_after_retry_after']:6d}"
                 + (
                     f"  ({row['workers']} proc, {row['duration']:g} s, max60s {row['max_admitted_60s']}, "
-                    f"gap p1/p5 {row['gap_p1_ms']}/{row['gap_p5_ms']} ms)"
+                    f"gap p1/p5 {row['gap_p1_ms']}/{row['gap_p5_ms']} ms, "
+                    f"refused by zone (replayed) {row['refused_by_zone']})"
                     if "workers" in row
                     else ""
                 )
