@@ -179,15 +179,20 @@ def no_horizontal_scroll(target: Any) -> bool:
     )
 
 
+@pytest.fixture(scope="module")
+def seeded(stack: DemoStack) -> DemoStack:
+    """The stack with the seeded history, once for both themes."""
+    seed_history(stack)
+    return stack
+
+
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_health_and_dead_letters_inside_airflow_at_1280_px(
-    stack: DemoStack, chromium: str, theme: str
+    seeded: DemoStack, chromium: str, theme: str
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    if not getattr(stack, "_seeded", False):
-        seed_history(stack)
-        stack._seeded = True  # type: ignore[attr-defined]
+    stack = seeded
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     user, password = stack.login()
     with sync_playwright() as playwright:
