@@ -58,6 +58,8 @@ class ApiResource:
     :param id_field: dotted path of the remote id in the create response and in each match.
     :param ignore_fields: fields left out of the content hash (timestamps, computed fields).
     :param supports_idempotency_keys: whether the API honours the ``Idempotency-Key`` header.
+        Without keys (most APIs), give a ``lookup_path``: a create whose answer is lost (5xx,
+        timeout, reset) is then looked up and adopted, or created again, in the same try.
     :param check_before_create: look up every new record before creating it, which adopts
         records that exist remotely but not in the ledger (one more request per new record).
         Pending intents left by a crash are looked up whatever this says.
