@@ -98,6 +98,11 @@ class PostgresLoader:
 
     def _merge(self, cursor: Any, stage: str) -> tuple[int, int]:
         t = self.target
+        # The stage has no statistics and the target's lag behind a load: left to itself the planner
+        # hashes the whole target for every batch (n² over a large load). One index probe per
+        # staged row is what a batch merge needs; SET LOCAL ends with the batch's transaction.
+        cursor.execute("SET LOCAL enable_hashjoin = off")
+        cursor.execute("SET LOCAL enable_mergejoin = off")
         cursor.execute(
             f"WITH merged AS (INSERT INTO {t.name} AS t ({t.column_list()}) SELECT {t.column_list('s.')} "
             f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM {t.name} o WHERE {t.key_match('o', 's')} "
