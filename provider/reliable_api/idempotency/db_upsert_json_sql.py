@@ -164,16 +164,7 @@ class JsonSqlLoader:
     def _drop_duplicates(self, connection: Connection) -> int:
         """Keep each key's last record; refuse earlier ones with other values; count identical ones."""
         t = self.target
-        keys = ", ".join(t.q(k) for k in t.key)
-        # Repeated keys first (one grouping pass), then only their rows: no join of the stage with
-        # itself over every row, which neither SQLite nor MariaDB would do better than n².
-        connection.exec_driver_sql(
-            f"CREATE {self.temporary} TABLE {LATER} AS SELECT s.{LINE} AS n, l.{LINE} AS later, "
-            f"CASE WHEN {t.same('s', 'l')} THEN 1 ELSE 0 END AS same "
-            f"FROM (SELECT {keys}, max({LINE}) AS last FROM {STAGE} GROUP BY {keys} HAVING count(*) > 1) m "
-            f"JOIN {STAGE} s ON {t.key_match('s', 'm')} AND s.{LINE} < m.last "
-            f"JOIN {STAGE} l ON l.{LINE} = m.last"
-        )
+        connection.exec_driver_sql(f"CREATE {self.temporary} TABLE {LATER} AS {t.repeated_keys(STAGE, LINE)}")
         message = self.concat(
             "'line '",
             "later",

@@ -201,18 +201,13 @@ END $rapi$"""
     def _drop_duplicates(self, cursor: Any) -> int:
         """Keep each key's last record; refuse earlier ones with other values; count identical ones."""
         t = self.target
-        keys = ", ".join(t.q(k) for k in t.key)
-        cursor.execute(
-            f"CREATE TEMP TABLE {LATER} ON COMMIT DROP AS SELECT s.{LINE} AS n, l.{LINE} AS later, "
-            f"{t.same('s', 'l')} AS same FROM {STAGE} s JOIN (SELECT DISTINCT ON ({keys}) * FROM {STAGE} "
-            f"ORDER BY {keys}, {LINE} DESC) l ON {t.key_match('s', 'l')} AND s.{LINE} < l.{LINE}"
-        )
+        cursor.execute(f"CREATE TEMP TABLE {LATER} ON COMMIT DROP AS {t.repeated_keys(STAGE, LINE)}")
         cursor.execute(
             f"INSERT INTO {REFUSED} SELECT n, 'duplicate_key', format('line %s of the batch has the same key "
-            f"and other values; the later record was loaded', later) FROM {LATER} WHERE NOT same"
+            f"and other values; the later record was loaded', later) FROM {LATER} WHERE same = 0"
         )
         cursor.execute(f"DELETE FROM {STAGE} WHERE {LINE} IN (SELECT n FROM {LATER})")
-        cursor.execute(f"SELECT count(*) FILTER (WHERE same) FROM {LATER}")
+        cursor.execute(f"SELECT count(*) FILTER (WHERE same = 1) FROM {LATER}")
         return int(cursor.fetchone()[0])
 
     def _merge_row_by_row(self, cursor: Any) -> tuple[int, int]:

@@ -91,6 +91,22 @@ class Target:
             f"WHERE {self.key_match('t', stage)} AND {self.same('t', stage)})"
         )
 
+    def repeated_keys(self, stage: str, line: str) -> str:
+        """``SELECT n, later, same`` of each staged row whose key a later row of the stage repeats.
+
+        ``later`` is that key's last row (the one loaded), ``same`` 1 when it holds the same values.
+        Repeated keys are found by one grouping pass first, then only their rows are joined: a join
+        of the stage with itself over every row is n² where the engine has no hash join.
+        """
+        keys = ", ".join(self.q(k) for k in self.key)
+        return (
+            f"SELECT s.{line} AS n, l.{line} AS later, "
+            f"CASE WHEN {self.same('s', 'l')} THEN 1 ELSE 0 END AS same "
+            f"FROM (SELECT {keys}, max({line}) AS last FROM {stage} GROUP BY {keys} HAVING count(*) > 1) m "
+            f"JOIN {stage} s ON {self.key_match('s', 'm')} AND s.{line} < m.last "
+            f"JOIN {stage} l ON l.{line} = m.last"
+        )
+
     def existing_rows(self, stage: str) -> str:
         """``SELECT count(*)`` of the staged rows whose key is already in the table."""
         return (
