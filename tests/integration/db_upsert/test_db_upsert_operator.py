@@ -52,9 +52,8 @@ def load(tmp_path: Path, staged: dict[str, Any], **kwargs: Any) -> dict[str, Any
         table="op_contacts",
         key=["id"],
         records=staged,
-        create={"id": "integer", "email": "text"},
         state_conn_id=STATE_CONN,
-        **kwargs,
+        **{"create": {"id": "integer", "email": "text"}, **kwargs},
     )
     return operator.execute(CONTEXT)
 
@@ -123,3 +122,27 @@ def test_replayed_dead_letters_are_loaded_and_resolved(target: str, tmp_path: Pa
 
     assert (summary["inserted"], summary["replay_resolved"]) == (1, 1)
     assert queue.get(entry.id).status == "resolved"
+
+
+def test_values_the_database_refuses_are_dead_lettered_and_the_rest_loads(
+    target: str, tmp_path: Path
+) -> None:
+    records = [
+        {"id": 5000 + i, "email": f"u{i}@example.com", "signup_date": "2024-02-29"} for i in range(200)
+    ]
+    for i in (7, 107):
+        records[i]["signup_date"] = "N/A"
+    schema = {"id": "integer", "email": "text", "signup_date": "date"}
+    summary = load(tmp_path, stage(tmp_path, records), create=schema)  # 1% refused: within the budget
+    assert (summary["inserted"], summary["rejected"], summary["records"]) == (198, 2, 200)
+    with state_engine(STATE_CONN).connect() as conn:
+        entries = {row.record_key: row for row in conn.execute(select(dead_letters))}
+    assert set(entries) == {"5007", "5107"}
+    entry = entries["5007"]
+    assert (entry.error_class, entry.status, entry.payload["signup_date"]) == (
+        "RecordRejected",
+        "open",
+        "N/A",
+    )
+    assert "signup_date" in entry.message
+    assert "N/A" in entry.message
