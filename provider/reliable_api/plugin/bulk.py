@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Form, Header, HTTPException, Query, Request, status
-from sqlalchemy import select
+from sqlalchemy import Text, and_, cast, select
 
 from reliable_api.deadletter.queue import DeadLetterQueue
 from reliable_api.plugin import actions
@@ -72,6 +72,8 @@ def scan(
 ) -> list[Row]:
     """The entries in ``scope`` matching the filters (of the newest :data:`MAX_SCAN`), newest first."""
     c = dead_letters.c
+    # A payload of None is stored as SQL NULL or as JSON null, depending on the writer.
+    has_payload = and_(c.payload.is_not(None), cast(c.payload, Text) != "null")
     filters = [*scope.clauses()]
     if integration:
         filters.append(c.integration == integration)
@@ -83,7 +85,7 @@ def scan(
             c.integration,
             c.dag_id,
             c.status,
-            c.payload.is_not(None),
+            has_payload,
             c.message,
             c.http_status,
             c.error_class,

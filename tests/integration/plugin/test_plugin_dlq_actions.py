@@ -205,3 +205,28 @@ def test_replay_refuses_what_it_cannot_send_back(
     monkeypatch.setenv("AIRFLOW__RELIABLE_API__REPLAY_DAGS", json.dumps({"billing": "crm_contacts_replay"}))
     assert replay("b-1").status_code == 303
     assert [run[1] for run in replay_runs()] == [{"ids": str(by_key["b-1"].id)}]
+
+
+@pytest.mark.usefixtures("replay_dag_in_metadata_db")
+def test_bulk_replay_queues_one_run_with_every_chosen_entry(
+    airflow_app: Any, auth_manager: Any, state_db: Engine, dag_runs: list[Any]
+) -> None:
+    import re
+
+    file_dead_letters(
+        state_db, "crm_contacts", [(f"c-{n}", {"id": n}) for n in range(3)] + [("c-none", None)]
+    )
+    user = browser(airflow_app, auth_manager, "uma", "user")
+    confirm = user.client.get(
+        "/reliable-api/dlq/bulk", params={"action": "replay", "integration": "crm_contacts"}
+    )
+    assert '<p id="bulk-count">3 entries will be sent back' in confirm.text
+    assert "1 without a payload" in confirm.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', confirm.text)
+    assert token is not None
+    form = {"csrf_token": token.group(1), "action": "replay", "integration": "crm_contacts", "confirm": "yes"}
+    done = user.post_form("/reliable-api/dlq/bulk", form)
+    assert "of crm_contacts_replay queued for 3 entries" in done.text
+    ((_, conf, by, state, _),) = replay_runs()
+    with_payload = sorted(e.id for e in DeadLetterQueue(state_db).find() if e.payload is not None)
+    assert (sorted(int(i) for i in conf["ids"].split(",")), by, state) == (with_payload, "uma", "queued")
