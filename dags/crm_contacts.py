@@ -27,15 +27,17 @@ from typing import Any
 
 from airflow.sdk import DAG, XComArg, task
 
-from reliable_api.alerting.callbacks import task_alert_callbacks
-from reliable_api.alerting.deadline import deadline_alert
-from reliable_api.http.pagination import PageNumberPaginator
-from reliable_api.notifications.webhook import WebhookNotifier
-from reliable_api.operators.assets import table_asset
-from reliable_api.operators.db_upsert import DbUpsertOperator
-from reliable_api.operators.extract import ApiExtractOperator
-from reliable_api.operators.replay import ReplayDeadLettersOperator
-from reliable_api.operators.validate import ValidateRecordsOperator
+from reliable_api import (
+    ApiExtractOperator,
+    DbUpsertOperator,
+    PageNumberPaginator,
+    ReplayDeadLettersOperator,
+    ValidateRecordsOperator,
+    WebhookNotifier,
+    deadline_alert,
+    table_asset,
+    task_alert_callbacks,
+)
 
 #: The CRM's ``reliable_http`` connection (the sandbox API in the demo).
 CRM_CONN_ID = "reliable_api_sandbox"

@@ -22,15 +22,17 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, XComArg
 
-from reliable_api.alerting.callbacks import task_alert_callbacks
-from reliable_api.alerting.deadline import deadline_alert
-from reliable_api.http.pagination import PageNumberPaginator
-from reliable_api.idempotency.api_upsert import ApiResource
-from reliable_api.notifications.webhook import WebhookNotifier
-from reliable_api.operators.api_upsert import ApiUpsertOperator
-from reliable_api.operators.extract import ApiExtractOperator
-from reliable_api.operators.replay import ReplayDeadLettersOperator
-from reliable_api.operators.validate import ValidateRecordsOperator
+from reliable_api import (
+    ApiExtractOperator,
+    ApiResource,
+    ApiUpsertOperator,
+    PageNumberPaginator,
+    ReplayDeadLettersOperator,
+    ValidateRecordsOperator,
+    WebhookNotifier,
+    deadline_alert,
+    task_alert_callbacks,
+)
 
 #: The CRM's ``reliable_http`` connection (the sandbox API in the demo).
 CRM_CONN_ID = "reliable_api_sandbox"

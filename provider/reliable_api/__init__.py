@@ -20,6 +20,8 @@ _LAZY: dict[str, str] = {
     "ValidateRecordsOperator": "reliable_api.operators.validate",
     "ReplayDeadLettersOperator": "reliable_api.operators.replay",
     "ReliableOperator": "reliable_api.operators.base",
+    "table_asset": "reliable_api.operators.assets",
+    "api_asset": "reliable_api.operators.assets",
     "ApiRetryPolicy": "reliable_api.operators.retry_policy",
     "ReliableHttpHook": "reliable_api.hooks.http",
     "ApiResource": "reliable_api.idempotency.api_resource",
@@ -66,7 +68,9 @@ __all__ = [  # the names of _LAZY (a test holds them equal), spelled out for lin
     "ValidateRecordsOperator",
     "WebhookNotifier",
     "__version__",
+    "api_asset",
     "deadline_alert",
+    "table_asset",
     "task_alert_callbacks",
 ]
 
@@ -94,6 +98,7 @@ if TYPE_CHECKING:
     from reliable_api.idempotency.api_resource import ApiResource
     from reliable_api.notifications.webhook import WebhookNotifier
     from reliable_api.operators.api_upsert import ApiUpsertOperator
+    from reliable_api.operators.assets import api_asset, table_asset
     from reliable_api.operators.base import ReliableOperator
     from reliable_api.operators.db_upsert import DbUpsertOperator
     from reliable_api.operators.extract import ApiExtractOperator
