@@ -1,12 +1,14 @@
-"""The sample pipeline under a real scheduler with faults of every kind at once: exactly once still.
+"""A whole pipeline under a real scheduler with faults of every kind at once: exactly once still.
 
-``crm_contacts_to_marketing`` (extract -> validate -> API upsert in batches under idempotency keys
-after a lookup) runs in ``airflow standalone`` (LocalExecutor) against two sandboxes started here:
+``chaos_pipeline`` (``dags/``: extract -> validate -> API upsert in batches under idempotency keys
+after a lookup, and DB upsert into the warehouse) runs in ``airflow standalone`` (LocalExecutor)
+against two sandboxes started here:
 a CRM whose reads fail now and then, and a marketing API that answers 500/502/503, stalls past the
 read timeout, resets connections and loses answers after committing (``p_lost_*``), in one
 variant with ``Idempotency-Key`` support and in one without. Afterwards, exactly:
 
-- every source record is either in the target or in the dead-letter queue (lost 0);
+- every source record is in the target API or dead-lettered, and in the warehouse or
+  dead-lettered (lost 0);
 - the sandbox created no natural key twice (duplicates 0);
 - every task that dead-lettered records sent an alert, and so did every retried try from the
   second on, as the DAG's callbacks promise (silent 0);
@@ -23,6 +25,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,8 +40,8 @@ from reliable_api.testing.sandbox.server import SandboxServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1500)]
 
-DAG_ID = "crm_contacts_to_marketing"
-INTEGRATION = "marketing_contacts"
+DAG_ID = "chaos_pipeline"
+INTEGRATION = "chaos_contacts"
 CONTACTS = int(os.environ.get("RELIABLE_API_CHAOS_CONTACTS", "300"))
 #: With and without ``Idempotency-Key`` support on the marketing API; CI runs the second only.
 VARIANTS = [
@@ -56,6 +59,7 @@ MARKETING_FAULTS = {
     "p_lost_502": 0.01,  # created, then the answer is lost
     "p_lost_stall": 0.01,
 }
+TASKS = ("validate", "push_marketing", "load_warehouse")
 CRM_FAULTS = {"p_503": 0.03, "p_reset": 0.01}
 CANARIES = {
     "crm": "tok_CANARY_crm_3f9a1c",
@@ -144,6 +148,7 @@ def test_faults_at_once_lose_nothing_duplicate_nothing_and_leave_nothing_silent(
         home=tmp_path / "airflow",
         airflow_port=free_port(),
         sandbox_port=sink,
+        dags_folder=Path(__file__).parent / "dags",
         extra_env={
             "AIRFLOW_CONN_RELIABLE_API_SANDBOX": connection(crm.url, CANARIES["crm"]),
             "AIRFLOW_CONN_RELIABLE_API_MARKETING": connection(marketing.url, CANARIES["marketing"]),
@@ -177,27 +182,34 @@ def test_faults_at_once_lose_nothing_duplicate_nothing_and_leave_nothing_silent(
     target = everything(marketing, CANARIES["marketing"])
     engine = create_engine(f"sqlite:///{stack.home / 'reliable_api' / 'state.db'}")
     try:
-        dead = {
-            entry.record_key
-            for entry in DeadLetterQueue(engine).find(integration=INTEGRATION, limit=10 * CONTACTS)
-        }
+        entries = DeadLetterQueue(engine).find(integration=INTEGRATION, limit=10 * CONTACTS)
     finally:
         engine.dispose()
+    dead = {task: {e.record_key for e in entries if e.task_id == task} for task in TASKS}
+    warehouse = sqlite3.connect(stack.home / "warehouse.db")
+    try:
+        (loaded,) = warehouse.execute("SELECT count(*) FROM contacts").fetchone()
+    finally:
+        warehouse.close()
     assert len(source) == CONTACTS
-    assert len(target) + len(dead) == len(source), (len(target), len(dead), len(source))
+    refused = len(dead["validate"])
+    assert len(target) + refused + len(dead["push_marketing"]) == len(source), (len(target), dead)
+    assert loaded + refused + len(dead["load_warehouse"]) == len(source), (loaded, dead)
 
-    # The sample DAG's alerts are Slack messages: the title leads the text, the run is a field.
+    # The DAG's alerts are Slack messages: the title leads the text, the run is a field.
     run_alerts = [alert.get("text", "") for alert in alerts if run_id in json.dumps(alert)]
     for task in tries:
         if task["try_number"] > 2:  # retried from the second try on: each such retry alerted
             title = f"Task up for retry: {DAG_ID}.{task['task_id']}"
             assert any(text.startswith(title) for text in run_alerts), (title, run_alerts)
-    assert dead  # the CRM's messy data always has rows to refuse
+    assert refused  # the CRM's messy data always has rows to refuse
     dead_letter_alerts = [text for text in run_alerts if text.startswith(f"Records dead-lettered: {DAG_ID}.")]
     assert dead_letter_alerts, (run_id, run_alerts)
+    counts = {task: len(keys) for task, keys in dead.items()}
     print(  # the figures of docs/reliability.md (pytest -rP shows them)
         f"chaos {CONTACTS} contacts: faults {stats['faults_injected']}, creates {stats['creates_total']}, "
-        f"duplicate creates {stats['duplicate_creates']}, target {len(target)}, dead-lettered {len(dead)}, "
-        f"tries {sorted((t['task_id'], t['try_number']) for t in tries)}, run alerts {len(run_alerts)}"
+        f"duplicate creates {stats['duplicate_creates']}, target {len(target)}, loaded {loaded}, "
+        f"dead-lettered {counts}, tries {sorted((t['task_id'], t['try_number']) for t in tries)}, "
+        f"run alerts {len(run_alerts)}"
     )
     assert leaks(stack.home, [json.dumps(received), pages, json.dumps(tries)]) == []
