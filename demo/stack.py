@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -49,6 +50,8 @@ class DemoStack:
         DAGs push contacts into (0: a free port).
     :param dags_folder: where the scheduler finds DAG files (the repo's ``dags/`` by default).
     :param extra_env: more environment for every process (connections, config).
+    :param scheduled: whether the scheduler starts the DAGs' scheduled runs; off for ``--once``,
+        whose report must hold only the runs it triggers.
     """
 
     home: Path
@@ -57,6 +60,7 @@ class DemoStack:
     marketing_port: int = 0
     dags_folder: Path = REPO / "dags"
     extra_env: dict[str, str] = field(default_factory=dict)
+    scheduled: bool = True
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -84,7 +88,8 @@ class DemoStack:
         connection = {
             "conn_type": "reliable_http",
             "host": self.sandbox_url,
-            "extra": {"rate_limit": "20/s", "burst": 5, "limiter_backend": "sqlite"},
+            # "20/sec", not "20/s": Airflow's secret masker warns about extra values under 5 chars.
+            "extra": {"rate_limit": "20/sec", "burst": 5, "limiter_backend": "sqlite"},
         }
         return {
             **os.environ,
@@ -101,6 +106,8 @@ class DemoStack:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.airflow_url}/execution/",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            # Off: only runs triggered through the API (or the UI) run.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.scheduled),
             "AIRFLOW_CONN_" + SANDBOX_CONN_ID.upper(): json.dumps(connection),
             "AIRFLOW_CONN_RELIABLE_API_MARKETING": json.dumps({**connection, "host": self.marketing_url}),
             # The sample DAGs' warehouse and alert channel: a SQLite file, the sandbox's sink.
@@ -123,6 +130,7 @@ class DemoStack:
             if _port_in_use(port):
                 raise DemoError(f"port {port} is in use: stop what listens there or choose another")
         self.home.mkdir(parents=True, exist_ok=True)
+        self.reset_provider_state()
         env = self.environment()
         sandbox = [sys.executable, "-m", "reliable_api.testing.sandbox"]
         self._spawn([*sandbox, "--port", str(self.sandbox_port)], env, "sandbox.log")
@@ -138,6 +146,16 @@ class DemoStack:
         # The sample DAGs' pools, one per API: a task in a pool that does not exist never runs.
         pools = [sys.executable, "-m", "airflow", "pools", "import", str(POOLS_FILE)]
         subprocess.run(pools, env=env, check=True, capture_output=True, timeout=120)
+
+    def reset_provider_state(self) -> None:
+        """Empty the ledger, dead letters, run metrics, staged files and the warehouse.
+
+        The sandboxes start from their seeded data every time; a ledger kept from an earlier
+        stack would "know" records the new sandboxes never saw and skip them, so each demo's
+        counts (and its "created twice: none") would mean nothing.
+        """
+        shutil.rmtree(self.home / "reliable_api", ignore_errors=True)  # the default state DB, staging
+        (self.home / "warehouse.db").unlink(missing_ok=True)
 
     def login(self) -> tuple[str, str]:
         """The generated admin user and password of the simple auth manager."""
@@ -198,21 +216,30 @@ class DemoStack:
         return self.wait_for_run(dag_id, run_id, timeout=timeout - (time.monotonic() - started))
 
     def stop(self, *, grace: float = 30.0) -> None:
-        """Stop every process of the stack: SIGTERM, then SIGKILL after ``grace`` seconds."""
+        """Stop every process of the stack: SIGTERM, then SIGKILL after ``grace`` seconds.
+
+        Returns only when none of its processes is left and its ports are closed: the API
+        server, whose graceful shutdown outlived ``standalone`` by seconds, included.
+        """
         for process in self._processes:
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for process in self._processes:
-            with suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        self._wait_gone(time.monotonic() + grace)
         for pid in self.leftover_pids():
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        for process in self._processes:
-            process.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while self.leftover_pids() and time.monotonic() < deadline:
+        self._wait_gone(time.monotonic() + 30)
+        left = self.leftover_pids()
+        if left:
+            log.warning("processes %s of the demo are still alive after SIGKILL", left)
+
+    def _wait_gone(self, deadline: float) -> None:
+        """Reap the stack's processes; wait until no process of it is left and its ports are free."""
+        ports = (self.airflow_port, self.sandbox_port, self.marketing_port)
+        while time.monotonic() < deadline:
+            running = any(process.poll() is None for process in self._processes)  # poll() reaps
+            if not running and not self.leftover_pids() and not any(map(_port_in_use, ports)):
+                return
             time.sleep(0.2)
 
     def leftover_pids(self) -> list[int]:

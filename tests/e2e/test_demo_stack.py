@@ -53,45 +53,43 @@ def test_rest_api_triggered_run_succeeds_and_nothing_is_left_behind(tmp_path: Pa
             pass
 
 
-def test_make_demo_once_runs_the_sample_dags_and_exits_cleanly(tmp_path: Path) -> None:
+@pytest.mark.timeout(1200)  # two demos, one after the other
+def test_make_demo_once_runs_the_sample_dags_and_a_second_one_reports_the_same(tmp_path: Path) -> None:
     home = tmp_path / "airflow"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "demo",
-            "--once",
-            "--home",
-            str(home),
-            "--airflow-port",
-            str(free_port()),
-            "--sandbox-port",
-            str(free_port()),
-            "--marketing-port",
-            str(free_port()),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=540,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Airflow UI:   http://127.0.0.1:" in result.stdout
-    assert "(login: admin / " in result.stdout
-    for dag_id in DEMO_DAGS:
-        assert f"{dag_id}: success" in result.stdout, result.stdout
-    marketing = re.search(r"^marketing API: (\d+) contacts created, (\d+) created twice", result.stdout, re.M)
-    assert marketing, result.stdout
-    assert int(marketing.group(1)) > 0
-    assert int(marketing.group(2)) == 0
-    # The sandbox's contacts are messy on purpose: the sync dead-letters some, and says so.
-    dead_letters = re.search(r"^dead letters: (\d+) ", result.stdout, re.MULTILINE)
-    alerts = re.search(r"^alerts sent to the sandbox's webhook sink: (\d+)$", result.stdout, re.MULTILINE)
-    assert dead_letters, result.stdout
-    assert alerts, result.stdout
-    assert int(dead_letters.group(1)) > 0
-    assert int(alerts.group(1)) > 0
-    assert processes_with_home(home) == []
+    command = [sys.executable, "-m", "demo", "--once", "--home", str(home)]
+    created = []
+    for _ in range(2):  # the same home: the second run starts where a user's second `make demo` does
+        ports = ("--airflow-port", str(free_port()), "--sandbox-port", str(free_port()))
+        result = subprocess.run(
+            [*command, *ports, "--marketing-port", str(free_port())],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=540,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Airflow UI:   http://127.0.0.1:" in result.stdout
+        assert "(login: admin / " in result.stdout
+        for dag_id in DEMO_DAGS:
+            assert f"{dag_id}: success" in result.stdout, result.stdout
+        marketing = re.search(
+            r"^marketing API: (\d+) contacts created, (\d+) created twice", result.stdout, re.M
+        )
+        assert marketing, result.stdout
+        assert int(marketing.group(2)) == 0
+        created.append(int(marketing.group(1)))
+        # The sandbox's contacts are messy on purpose: the sync dead-letters some, and says so.
+        dead_letters = re.search(r"^dead letters: (\d+) ", result.stdout, re.MULTILINE)
+        alerts = re.search(r"^alerts sent to the sandbox's webhook sink: (\d+)$", result.stdout, re.MULTILINE)
+        assert dead_letters, result.stdout
+        assert alerts, result.stdout
+        assert int(dead_letters.group(1)) > 0
+        assert int(alerts.group(1)) > 0
+        # Returned only once nothing of the stack is left: no API server finishing its shutdown.
+        assert processes_with_home(home) == []
+    # The ledger was reset with the sandboxes: "created twice: 0" checks something both times.
+    assert created[0] > 0
+    assert created[1] == created[0]
 
 
 def test_sigterm_stops_a_running_demo_and_a_second_one_on_its_ports_refuses_to_start(tmp_path: Path) -> None:
