@@ -94,6 +94,7 @@ class ReliableHttpHook(HttpHook):
         super().__init__(method=method, http_conn_id=http_conn_id, **kwargs)
         self.limit_key = limit_key
         self.settings_overrides = dict(settings_overrides or {})
+        self._check_response = True  # run()'s extra_options["check_response"], for the adapter
 
     @classmethod
     def get_connection(cls, conn_id: str) -> Connection:
@@ -105,14 +106,39 @@ class ReliableHttpHook(HttpHook):
     def get_conn(
         self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
     ) -> requests.Session:
-        """``HttpHook``'s session, with TLS verification on unless the connection turns it off.
+        """``HttpHook``'s session, sending through :class:`~reliable_api.http.adapter.ReliableAdapter`.
+
+        Whatever ``HttpHook`` builds on it (``run``, ``HttpOperator`` and its
+        ``pagination_function``) then takes the shared limit, with retries and timeouts.
+        """
+        from reliable_api.http.adapter import ReliableAdapter
+
+        session = self._session(headers, extra_options)
+        adapter = ReliableAdapter(
+            session.get_adapter(self.base_url),  # HttpHook's own (TCP keep-alive) sends
+            self.base_url,
+            self.settings,
+            limiter=self.limiter,
+            counters=self.counters,
+        )
+        adapter.engine.breaker = self.breaker
+        adapter.check_response = self._check_response
+        session.mount(self.base_url.split("://")[0] + "://", adapter)
+        return session
+
+    def _session(
+        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
+    ) -> requests.Session:
+        """``HttpHook``'s session with the connection's auth, TLS verification on unless turned off.
 
         Off, a warning names the connection (see :mod:`reliable_api.http.tls`).
         """
+        from reliable_api.hooks.oauth2 import connection_auth
         from reliable_api.http.tls import tls_verification
 
         session = super().get_conn(headers, extra_options)
         session.verify = tls_verification(session.verify, self.http_conn_id, self.log)
+        session.auth = connection_auth(self.http_conn_id, self.settings) or session.auth
         return session
 
     @cached_property
@@ -128,12 +154,11 @@ class ReliableHttpHook(HttpHook):
     @cached_property
     def client(self) -> ReliableClient:
         """The client that sends every request of this hook (built on first use)."""
-        from reliable_api.hooks.oauth2 import connection_auth
         from reliable_api.http.client import ReliableClient
 
-        session = self.get_conn()
-        session.auth = connection_auth(self.http_conn_id, self.settings) or session.auth
-        client = ReliableClient(session, self.base_url, self.settings, limiter=self.limiter)
+        client = ReliableClient(
+            self._session(), self.base_url, self.settings, limiter=self.limiter, counters=self.counters
+        )
         client.breaker = self.breaker
         return client
 
@@ -153,10 +178,12 @@ class ReliableHttpHook(HttpHook):
             return None
         return build_limiter(self.settings, self._limiter_backend(), f"{self.http_conn_id}:{self.limit_key}")
 
-    @property
+    @cached_property
     def counters(self) -> RequestCounters:
-        """Requests, 429s, retries and seconds throttled so far, for run metrics."""
-        return self.client.counters
+        """Requests, 429s, retries and seconds throttled so far, by every path, for run metrics."""
+        from reliable_api.http.client import RequestCounters
+
+        return RequestCounters()
 
     def run(
         self,
@@ -165,32 +192,22 @@ class ReliableHttpHook(HttpHook):
         headers: dict[str, Any] | None = None,
         extra_options: dict[str, Any] | None = None,
         **request_kwargs: Any,
-    ) -> requests.Response:
-        """Send one request like ``HttpHook.run``: ``data`` is the query of a GET, else the body.
+    ) -> Any:
+        """``HttpHook.run``, every argument as there: ``data`` is the query of a GET, else the body.
 
-        Rate-limited, retried and classified (see the class docstring). ``extra_options``
-        (``HttpHook``'s per-call requests options) are not supported: the connection's settings
-        govern timeouts and retries.
+        Sent through :meth:`get_conn`'s adapter: rate-limited, retried and classified (see the
+        class docstring). ``extra_options`` are ``HttpHook``'s (``timeout`` replaces the
+        connection's timeouts for this call; with ``check_response: False`` a 4xx answer is
+        returned rather than raised; transient failures are still retried, then raised).
 
         :raises RateLimited: when the wait passes ``defer_after``; defer and call again.
         :raises ReliableApiError: the taxonomy's error of the last attempt.
         """
-        if extra_options:
-            from reliable_api.exceptions import ConfigurationError
-
-            raise ConfigurationError(
-                f"extra_options {sorted(extra_options)} are not supported by ReliableHttpHook: "
-                "set timeouts and retries on the connection or with settings_overrides"
-            )
-        query = self.method in ("GET", "HEAD")
-        return self.request(
-            self.method,
-            endpoint or "",
-            params=data if query else None,
-            data=None if query else data,
-            headers=headers,
-            json=request_kwargs.pop("json", None),
-        )
+        self._check_response = bool((extra_options or {}).get("check_response", True))
+        try:
+            return super().run(endpoint, data, headers, extra_options, **request_kwargs)
+        finally:
+            self._check_response = True
 
     def request(
         self,
@@ -256,7 +273,7 @@ class ReliableHttpHook(HttpHook):
         )
 
     def _limiter_backend(self) -> LimiterBackend:
-        from reliable_api.hooks.connection_urls import postgres_url, redis_url
+        from reliable_api.core.connection_urls import postgres_url, redis_url
         from reliable_api.throttle.factory import make_backend
 
         backend = self.settings.limiter_backend

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from reliable_api.hooks import http_operator_listener
 from reliable_api.plugin.lazy import LazyApp
 
 #: Where the pages live; the alerts link to ``{URL_PREFIX}/dlq`` (``alerting.alert.DLQ_PAGE_PATH``).
@@ -19,6 +20,8 @@ class ReliableApiPlugin(AirflowPlugin):
     """Registers the provider's pages in the Airflow UI (its API server and its nav)."""
 
     name = "reliable_api"
+    #: Keeps ``HttpOperator(deferrable=True)`` on a reliable_http connection under its limit.
+    listeners = [http_operator_listener]
     fastapi_apps = [
         {
             "app": LazyApp("reliable_api.plugin.app:create_app"),
