@@ -1,6 +1,6 @@
 """How many examples each fuzz test draws: a bounded number by default, many behind a flag.
 
-``RELIABLE_API_FUZZ_EXAMPLES=10000 pytest tests/fuzz`` is the long run (docs/reliability.md);
+``RELIABLE_API_FUZZ_EXAMPLES=10000 pytest tests/fuzz --timeout=0`` is the long run (docs/reliability.md);
 the default keeps the suite a few seconds long in CI.
 """
 
