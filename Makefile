@@ -18,6 +18,7 @@ lint: venv
 	$(VENV)/bin/ruff check provider tests dags demo bench
 	$(VENV)/bin/ruff format --check provider tests dags demo bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports  # the layers of .importlinter (ADR 0020)
 
 # The suite mostly waits on servers and subprocesses, so more workers than the 2 cores pay off.
 # A module's tests share a worker, at most two Airflows run at once (tests/conftest.py); the long

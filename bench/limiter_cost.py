@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from reliable_api.core.rates import Rate
 from reliable_api.throttle.factory import make_backend
 from reliable_api.throttle.limiter import SharedRateLimiter
-from reliable_api.throttle.rate import Rate
 
 PG_ADMIN = os.environ.get("RELIABLE_API_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RELIABLE_API_BENCH_REDIS", "redis://127.0.0.1:6379/0")

@@ -31,7 +31,7 @@ try:  # the class Airflow 3.2+'s task runner catches to fail a task without retr
 except ImportError:  # Airflow 3.1: its task runner catches the one in airflow.exceptions
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
 
-from reliable_api.http.redaction import redact_url
+from reliable_api.core.redaction import redact_url
 
 #: How much of an API's error body an exception keeps: enough to read the API's reason,
 #: not so much that a huge HTML error page floods logs and alerts.

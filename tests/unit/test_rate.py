@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from reliable_api.core.rates import Rate, parse_rate
 from reliable_api.exceptions import ConfigurationError
-from reliable_api.throttle.rate import Rate, parse_rate
 
 
 @pytest.mark.parametrize(

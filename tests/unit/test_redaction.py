@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from reliable_api.http.redaction import REDACTED, is_secret_name, redact_headers, redact_url
+from reliable_api.core.redaction import REDACTED, is_secret_name, redact_headers, redact_url
 
 
 @pytest.mark.parametrize(

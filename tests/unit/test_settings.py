@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
+from reliable_api.core.rates import Rate
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.http.setting_fields import SETTING_FIELDS, SETTING_NAMES
 from reliable_api.http.settings import HttpSettings
-from reliable_api.throttle.rate import Rate
 
 
 def test_defaults_when_the_extra_has_no_settings() -> None:

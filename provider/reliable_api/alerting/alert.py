@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from reliable_api.core.redaction import redact_url
 from reliable_api.exceptions import PermanentError, TransientError, truncate_body
-from reliable_api.http.redaction import redact_url
 
 #: Where the provider's plugin serves the dead-letter queue browser, under Airflow's base URL.
 DLQ_PAGE_PATH = "/reliable-api/dlq"

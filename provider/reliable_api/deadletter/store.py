@@ -15,8 +15,8 @@ from collections.abc import Collection, Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from reliable_api.core.keys import canonical_json
 from reliable_api.exceptions import ReliableApiError
-from reliable_api.idempotency.keys import canonical_json
 from reliable_api.state.task import TaskIdentity
 
 if TYPE_CHECKING:

@@ -49,7 +49,7 @@ def connection_state(settings: HttpSettings) -> SharedState:
     """The shared state of a connection: in its ``limiter_backend``."""
     from airflow.providers.http.hooks.http import HttpHook
 
-    from reliable_api.hooks.connection_urls import postgres_url, redis_url
+    from reliable_api.core.connection_urls import postgres_url, redis_url
     from reliable_api.http.shared_state import shared_state
 
     backend = settings.limiter_backend

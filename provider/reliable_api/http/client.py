@@ -25,12 +25,12 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
+from reliable_api.core.redaction import redact_url
 from reliable_api.exceptions import ConfigurationError, RateLimited
 from reliable_api.http.classify import classify_exception, classify_status
 from reliable_api.http.headers import parse_rate_limit_headers
 from reliable_api.http.limiting import request_limit_key
 from reliable_api.http.quota_headers import parse_quota_headers
-from reliable_api.http.redaction import redact_url
 from reliable_api.http.response_body import read_capped
 from reliable_api.http.retry import RetryEvent, RetrySettings, build_async_retrying, build_retrying
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from reliable_api.core.redaction import redact_url
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.http.headers import parse_link_header
-from reliable_api.http.redaction import redact_url
 
 #: Pages one walk may fetch unless told otherwise: a guard against an API that never ends.
 DEFAULT_MAX_PAGES = 100_000

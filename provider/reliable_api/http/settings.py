@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reliable_api.core.rates import Rate, parse_rates
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.http.setting_fields import SETTING_FIELDS, SETTING_NAMES, SettingField
-from reliable_api.throttle.rate import Rate, parse_rates
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from reliable_api.core.redaction import redact_url
 from reliable_api.exceptions import ConfigurationError, TransientError
-from reliable_api.http.redaction import redact_url
 
 T = TypeVar("T")
 State = dict[str, Any]

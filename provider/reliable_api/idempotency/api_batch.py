@@ -16,10 +16,10 @@ import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from reliable_api.core.keys import batch_idempotency_key, idempotency_key
 from reliable_api.exceptions import ConfigurationError, InFlightConflict, RecordRejected, TransientError
 from reliable_api.http.classify import classify_status
 from reliable_api.idempotency.api_calls import KEY_REUSED, Outcome, dig, explained, json_body, remote_id
-from reliable_api.idempotency.keys import batch_idempotency_key, idempotency_key
 from reliable_api.idempotency.upsert_decision import Action, Answer, decide
 
 if TYPE_CHECKING:

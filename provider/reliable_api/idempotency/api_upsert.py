@@ -1,6 +1,6 @@
 """API upserts that never create a record twice, whatever crashes, retries or parallel runs do.
 
-Per record, with its natural key and content hash (:mod:`reliable_api.idempotency.keys`): the
+Per record, with its natural key and content hash (:mod:`reliable_api.core.keys`): the
 ledger says created with the same hash: nothing is sent; created with another hash: update;
 unknown: a pending intent with a deterministic ``Idempotency-Key`` is written *first*, then a
 lookup by natural key (when configured) adopts a found id, else the record is created (alone, or
@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from reliable_api.core.keys import content_hash, idempotency_key, natural_key
 from reliable_api.deadletter.keys import dead_letter_key
 from reliable_api.exceptions import InFlightConflict, RecordRejected, ReliableApiError, TransientError
 from reliable_api.http.retry import RetrySettings
@@ -37,10 +38,9 @@ from reliable_api.http.settings import HttpSettings
 from reliable_api.idempotency.api_batch import BatchWriter
 from reliable_api.idempotency.api_calls import Claimed, Outcome, Pending, ResourceCalls, UpsertCounts
 from reliable_api.idempotency.api_resource import ApiResource, DeadLetter, HttpClient
-from reliable_api.idempotency.keys import content_hash, idempotency_key, natural_key
-from reliable_api.idempotency.ledger import MAX_KEY_LENGTH
 from reliable_api.idempotency.retry_budget import RetryBudget
 from reliable_api.idempotency.upsert_decision import Action, Answer, decide
+from reliable_api.state.schema import MAX_KEY_LENGTH
 
 if TYPE_CHECKING:
     from reliable_api.idempotency.ledger import Ledger, LedgerEntry

@@ -28,9 +28,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from reliable_api.core.keys import natural_key
 from reliable_api.exceptions import ConfigurationError, RecordRejected
 from reliable_api.idempotency.db_upsert_batches import LineBatch, record_batches, staged_batches
-from reliable_api.idempotency.keys import natural_key
 from reliable_api.idempotency.sql_identifiers import check_identifier, check_identifiers
 from reliable_api.idempotency.sql_merge import Target
 from reliable_api.idempotency.sql_schema import create_table, target_columns

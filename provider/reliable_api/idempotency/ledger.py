@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 #: How long a claim holds when its owner neither finishes nor releases it (a crash).
 DEFAULT_LEASE_SECONDS = 600.0
-#: The longest natural key the ledger stores.
-MAX_KEY_LENGTH = 512
 #: Keys per ``SELECT ... IN``: well below the bound-parameter limits of SQLite and PostgreSQL.
 READ_CHUNK = 500
 

@@ -32,8 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from reliable_api.core.keys import content_hash, idempotency_key
 from reliable_api.exceptions import ConfigurationError, RecordRejected
-from reliable_api.idempotency.keys import content_hash, idempotency_key
 
 if TYPE_CHECKING:
     from reliable_api.idempotency.api_resource import ApiResource, HttpClient

@@ -35,7 +35,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from reliable_api.idempotency.keys import is_batch_key
+from reliable_api.core.keys import is_batch_key
 
 if TYPE_CHECKING:
     from reliable_api.idempotency.api_resource import ApiResource

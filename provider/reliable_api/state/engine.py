@@ -87,7 +87,7 @@ def connection_url(conn: Connection) -> str:
 
     :raises ConfigurationError: for another connection type without ``sqlalchemy_url``.
     """
-    from reliable_api.hooks.connection_urls import postgres_url
+    from reliable_api.core.connection_urls import postgres_url
 
     explicit = conn.extra_dejson.get("sqlalchemy_url")
     if explicit:

@@ -38,10 +38,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateColumn, CreateTable
 
 from reliable_api.exceptions import ConfigurationError
-from reliable_api.idempotency.ledger import MAX_KEY_LENGTH
 from reliable_api.state.column_types import ExactString, UtcDateTime
 from reliable_api.state.dialect import insert_missing
 
+#: The longest natural key the ledger and the dead-letter queue store.
+MAX_KEY_LENGTH = 512
 #: The schema this code writes; a DB with a newer one was written by a later release.
 SCHEMA_VERSION = 2
 

@@ -6,9 +6,9 @@ modules import their drivers (``redis``, ``psycopg2``) only when a backend is bu
 
 from __future__ import annotations
 
+from reliable_api.core.rates import Rate, parse_rate
 from reliable_api.throttle.aimd import Aimd
 from reliable_api.throttle.factory import BACKENDS, make_backend
 from reliable_api.throttle.limiter import SharedRateLimiter
-from reliable_api.throttle.rate import Rate, parse_rate
 
 __all__ = ["BACKENDS", "Aimd", "Rate", "SharedRateLimiter", "make_backend", "parse_rate"]

@@ -6,9 +6,9 @@ import os
 from functools import cache
 from pathlib import Path
 
+from reliable_api.core.redaction import redact_url
 from reliable_api.defaults import provider_home
 from reliable_api.exceptions import ConfigurationError
-from reliable_api.http.redaction import redact_url
 from reliable_api.throttle.base import LimiterBackend
 from reliable_api.throttle.memory import MemoryBackend
 from reliable_api.throttle.postgres import PostgresBackend

@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from reliable_api.core.rates import Rate
 from reliable_api.exceptions import ConfigurationError, RateLimited
 from reliable_api.throttle.aimd import DEFAULT_AIMD, Aimd
 from reliable_api.throttle.base import LimiterBackend, Window, WindowUsage, window_usage
 from reliable_api.throttle.errors import QuotaExhausted
-from reliable_api.throttle.rate import Rate
 from reliable_api.throttle.windows import build_windows, describe
 
 log = logging.getLogger(__name__)

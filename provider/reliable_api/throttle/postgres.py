@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from reliable_api.http.redaction import redact_url
+from reliable_api.core.redaction import redact_url
 from reliable_api.throttle.base import LimiterState, Reservation, Window
 from reliable_api.throttle.errors import failed, unreachable
 

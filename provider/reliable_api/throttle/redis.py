@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from reliable_api.http.redaction import redact_url
+from reliable_api.core.redaction import redact_url
 from reliable_api.throttle.base import LimiterState, Reservation, Window
 from reliable_api.throttle.errors import failed, unreachable
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from reliable_api.core.rates import Rate
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.throttle.base import Window
-from reliable_api.throttle.rate import Rate
 
 RESETS = ("rolling", "calendar")
 

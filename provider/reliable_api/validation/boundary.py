@@ -108,7 +108,7 @@ def validate_batch(
 
 def _key_of(record: Mapping[str, Any], fields: Sequence[str]) -> str | None:
     """The natural key of a record as received, or ``None`` when a key field is unusable."""
-    from reliable_api.idempotency.keys import natural_key
+    from reliable_api.core.keys import natural_key
 
     try:
         return natural_key(record, fields)

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from itertools import compress
 from typing import TYPE_CHECKING, Any
 
+from reliable_api.core.keys import natural_key
 from reliable_api.exceptions import ConfigurationError, PermanentError, RecordRejected
-from reliable_api.idempotency.keys import natural_key
 from reliable_api.validation.gx_plain import to_plain
 from reliable_api.validation.gx_suite import ALL_COLUMNS, ExpectationLike, Mode, Planned, plan_expectations
 
@@ -46,7 +46,7 @@ class RowFailure:
     """A row that failed one or more row-level expectations.
 
     :param index: its position in the batch.
-    :param key: its natural key (see :func:`~reliable_api.idempotency.keys.natural_key`), or
+    :param key: its natural key (see :func:`~reliable_api.core.keys.natural_key`), or
         ``None`` when a key field is empty.
     :param failed: the expectations it failed, each as ``Type(kwarg=value, ...)``.
     """

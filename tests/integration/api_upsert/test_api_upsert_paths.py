@@ -9,10 +9,10 @@ import pytest
 from api_upsert_worker import INTEGRATION, build, connection_env, contacts, resource
 from sqlalchemy import select
 
+from reliable_api.core.keys import content_hash, idempotency_key
 from reliable_api.exceptions import ConfigurationError, FailureBudgetExceeded
 from reliable_api.hooks.http import ReliableHttpHook
 from reliable_api.idempotency.api_upsert import ApiResource, ApiUpserter
-from reliable_api.idempotency.keys import content_hash, idempotency_key
 from reliable_api.idempotency.ledger import Ledger
 from reliable_api.state.engine import make_engine
 from reliable_api.state.schema import dead_letters

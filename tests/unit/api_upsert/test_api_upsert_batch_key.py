@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reliable_api.idempotency.keys import (
+from reliable_api.core.keys import (
     BATCH_KEY_PREFIX,
     KEY_SEPARATOR,
     batch_idempotency_key,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from reliable_api.core.keys import BATCH_KEY_PREFIX
 from reliable_api.idempotency.api_resource import ApiResource
-from reliable_api.idempotency.keys import BATCH_KEY_PREFIX
 from reliable_api.idempotency.ledger import LedgerEntry
 from reliable_api.idempotency.upsert_decision import Action, Answer, decide
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reliable_api.core.keys import canonical_json, content_hash, idempotency_key, natural_key
 from reliable_api.exceptions import RecordRejected
-from reliable_api.idempotency.keys import canonical_json, content_hash, idempotency_key, natural_key
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False, allow_infinity=False),

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
+from reliable_api.core.rates import Rate
 from reliable_api.exceptions import ConfigurationError, RateLimited
 from reliable_api.throttle.limiter import Aimd, SharedRateLimiter
 from reliable_api.throttle.memory import MemoryBackend
-from reliable_api.throttle.rate import Rate
 from tests.unit.throttle.fakes import FakeClock, paused_for
 from tests.unit.throttle.fakes import clock as clock
 

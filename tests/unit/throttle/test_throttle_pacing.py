@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
+from reliable_api.core.rates import Rate
 from reliable_api.exceptions import ConfigurationError, RateLimited
 from reliable_api.throttle.aimd import Aimd
 from reliable_api.throttle.errors import QuotaExhausted
 from reliable_api.throttle.limiter import SharedRateLimiter
 from reliable_api.throttle.memory import MemoryBackend
-from reliable_api.throttle.rate import Rate
 from reliable_api.throttle.windows import build_windows
 from tests.unit.throttle.fakes import FakeClock
 from tests.unit.throttle.fakes import clock as clock

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from reliable_api.core.rates import Rate, parse_rates
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.throttle.base import (
     LimiterState,
@@ -16,7 +17,6 @@ from reliable_api.throttle.base import (
     gcra_sync,
     window_usage,
 )
-from reliable_api.throttle.rate import Rate, parse_rates
 from reliable_api.throttle.windows import build_windows, describe, utc_offset
 
 PACE = Window(count=10, period=1, burst=1)  # 0.1 s apart
