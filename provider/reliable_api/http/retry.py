@@ -51,6 +51,8 @@ class RetrySettings:
     :param max_retry_after: the cap on a wait the API asks for (see :func:`classify_response`).
     :param paced: a shared limiter takes the next slot before each attempt: a 429 is retried at
         once, and the limiter waits for the pause or the next slot (a backoff would waste slots).
+        Such retries are bounded by the deadline, not by ``max_retries`` (unless 0): each waits
+        its turn.
     """
 
     max_retries: int = 5
@@ -168,14 +170,23 @@ class StopAfterRetriesOrDeadline(stop_base):
     :param max_retries: retries after the first attempt.
     :param deadline: seconds from the first attempt; ``None``: no deadline.
     :param clock: monotonic seconds.
+    :param paced: a :class:`RateLimited` attempt does not count against ``max_retries`` (unless
+        that is 0: never retry).
     """
 
     def __init__(
-        self, *, max_retries: int, deadline: float | None, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        max_retries: int,
+        deadline: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        paced: bool = False,
     ) -> None:
         self.max_retries = max_retries
         self.deadline = deadline
         self.clock = clock
+        self.paced = paced
+        self._paced_429s = 0
 
     def start(self, retry_state: tenacity.RetryCallState) -> None:
         """Mark the first attempt of a call (a tenacity ``before`` hook)."""
@@ -184,7 +195,14 @@ class StopAfterRetriesOrDeadline(stop_base):
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         """Return whether to give up after the attempt that just failed."""
-        if retry_state.attempt_number > self.max_retries:
+        if retry_state.attempt_number == 1:
+            self._paced_429s = 0
+        outcome = retry_state.outcome
+        # max_retries=0 still means "never retry": a caller that retries on its own.
+        paced = self.paced and self.max_retries > 0
+        if paced and outcome is not None and isinstance(outcome.exception(), RateLimited):
+            self._paced_429s += 1
+        if retry_state.attempt_number - self._paced_429s > self.max_retries:
             return True
         if self.deadline is None:
             return False
@@ -275,7 +293,7 @@ def _strategies(
     on_retry: Callable[[RetryEvent], None] | None,
 ) -> dict[str, Any]:
     stop = StopAfterRetriesOrDeadline(
-        max_retries=settings.max_retries, deadline=settings.deadline, clock=clock
+        max_retries=settings.max_retries, deadline=settings.deadline, clock=clock, paced=settings.paced
     )
 
     def before_sleep(retry_state: tenacity.RetryCallState) -> None:

@@ -11,7 +11,7 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from reliable_api.exceptions import ConfigurationError
+from reliable_api.exceptions import ConfigurationError, ServerError
 from reliable_api.http.client import ReliableClient
 from reliable_api.http.limiting import build_limiter, request_limit_key
 from reliable_api.http.quota_headers import (
@@ -156,6 +156,21 @@ def test_a_429_without_retry_after_is_retried_at_the_next_slot_not_after_a_backo
     # it one interval (widened by the 429, the pacing's own) after the refused request was sent
     assert sum(clock.sleeps) == pytest.approx(0.051 * 1.02 * 0.99)
     assert (client.counters.rate_limited, client.counters.retries) == (1, 1)
+
+
+def test_429s_under_a_limiter_are_bounded_by_the_deadline_not_max_retries(clock: FakeClock) -> None:
+    answers = [(429, {})] * 7 + [(200, {})]
+    client = client_for({"rate_limit": "20/s", "max_retries": 2}, clock, ScriptedTransport(*answers))
+    assert client.request("GET", "items").status_code == 200
+    assert (client.counters.rate_limited, client.counters.retries) == (7, 7)
+
+
+def test_a_5xx_under_a_limiter_still_counts_against_max_retries(clock: FakeClock) -> None:
+    answers = [(503, {})] * 4 + [(200, {})]
+    client = client_for({"rate_limit": "20/s", "max_retries": 2}, clock, ScriptedTransport(*answers))
+    with pytest.raises(ServerError):
+        client.request("GET", "items")
+    assert client.counters.requests == 3
 
 
 def test_vendor_headers_set_the_shared_quota_and_a_bad_one_is_logged_once(
