@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -201,11 +202,13 @@ class ReliableHttpHook(HttpHook):
         returned rather than raised; transient failures are still retried, then raised).
 
         :raises RateLimited: when the wait passes ``defer_after``; defer and call again.
+        :raises QuotaExhausted: as :meth:`request` does, with its one alert.
         :raises ReliableApiError: the taxonomy's error of the last attempt.
         """
         self._check_response = bool((extra_options or {}).get("check_response", True))
         try:
-            return super().run(endpoint, data, headers, extra_options, **request_kwargs)
+            with self._alert_when_quota_spent():
+                return super().run(endpoint, data, headers, extra_options, **request_kwargs)
         finally:
             self._check_response = True
 
@@ -226,12 +229,18 @@ class ReliableHttpHook(HttpHook):
         :raises QuotaExhausted: when a quota is spent past ``defer_after``: defer and call again
             (one alert goes to ``quota_alert_conn_id``, see :mod:`reliable_api.hooks.quota_alert`).
         """
-        from reliable_api.throttle.errors import QuotaExhausted
-
-        try:
+        with self._alert_when_quota_spent():
             return self.client.request(
                 method, endpoint, params=params, json=json, data=data, headers=headers, cost=cost
             )
+
+    @contextmanager
+    def _alert_when_quota_spent(self) -> Iterator[None]:
+        """Re-raise a :class:`QuotaExhausted` after its one alert to ``quota_alert_conn_id``."""
+        from reliable_api.throttle.errors import QuotaExhausted
+
+        try:
+            yield
         except QuotaExhausted as spent:
             from reliable_api.hooks.quota_alert import alert_quota_spent
 
