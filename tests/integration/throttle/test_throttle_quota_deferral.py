@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,10 +34,13 @@ def test_a_spent_quota_defers_until_it_reopens_and_never_sleeps_in_the_worker(
         json.dumps({"conn_type": "reliable_http", "host": sandbox.url, "extra": extra}),
     )
     slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # records every wait; a long one would not hang the test
+        slept.append(seconds)
+        time.sleep(min(seconds, 1.0))
+
     monkeypatch.setattr(
-        limiter_module,
-        "SharedRateLimiter",
-        functools.partial(limiter_module.SharedRateLimiter, sleep=lambda seconds: slept.append(seconds)),
+        limiter_module, "SharedRateLimiter", functools.partial(limiter_module.SharedRateLimiter, sleep=sleep)
     )
     extract = ApiExtractOperator(
         task_id="extract",
