@@ -205,10 +205,18 @@ class ReliableHttpHook(HttpHook):
         :raises QuotaExhausted: as :meth:`request` does, with its one alert.
         :raises ReliableApiError: the taxonomy's error of the last attempt.
         """
+        import requests
+
+        from reliable_api.http.classify import classify_exception
+
         self._check_response = bool((extra_options or {}).get("check_response", True))
         try:
             with self._alert_when_quota_spent():
                 return super().run(endpoint, data, headers, extra_options, **request_kwargs)
+        except requests.RequestException as exc:  # raised by the session around the adapter:
+            # a redirect loop (TooManyRedirects) never reaches the adapter's classification
+            url = exc.request.url if exc.request is not None else None
+            raise classify_exception(exc, method=self.method, url=url, attempts=None) from None
         finally:
             self._check_response = True
 
