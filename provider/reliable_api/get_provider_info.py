@@ -79,6 +79,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["reliable_api.triggers.http"]}],
         "notifications": ["reliable_api.notifications.webhook.WebhookNotifier"],
         "extra-links": ["reliable_api.operators.base.DeadLettersLink"],
         "config": CONFIG,

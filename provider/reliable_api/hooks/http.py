@@ -322,6 +322,7 @@ class ReliableHttpAsyncHook(ReliableHttpHook):
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        data: Mapping[str, Any] | str | bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request under the limit with retries; see :meth:`ReliableHttpHook.request`."""
@@ -345,4 +346,6 @@ class ReliableHttpAsyncHook(ReliableHttpHook):
                 client, self.base_url, self.settings, limiter=self.limiter, counters=self.async_counters
             )
             engine.breaker = self.breaker
-            return await engine.request(method, endpoint, params=params, json=json, headers=headers)
+            return await engine.request(
+                method, endpoint, params=params, json=json, data=data, headers=headers
+            )

@@ -31,6 +31,8 @@ def on_task_instance_running(previous_state: Any, task_instance: Any) -> None:
     task = getattr(task_instance, "task", None)
     if module is None or not isinstance(task, module.HttpOperator) or not task.deferrable:
         return
+    if type(task).execute_async is not module.HttpOperator.execute_async:
+        return  # a subclass that defers its own way (ReliableHttpOperator)
     from airflow.sdk import BaseHook
 
     from reliable_api.hooks.http import ReliableHttpHook

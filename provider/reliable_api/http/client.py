@@ -345,10 +345,14 @@ class AsyncReliableClient(_Engine):
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        data: Mapping[str, Any] | str | bytes | None = None,
         headers: Mapping[str, str] | None = None,
         cost: float = 1.0,
     ) -> httpx.Response:
-        """Send one request under the limit with retries; see :meth:`ReliableClient.request`."""
+        """Send one request under the limit with retries; see :meth:`ReliableClient.request`.
+
+        :param data: a form (a mapping) or a raw body (``str``/``bytes``), as requests takes it.
+        """
         import httpx
 
         method = method.upper()
@@ -374,6 +378,8 @@ class AsyncReliableClient(_Engine):
                         url,
                         params=params,
                         json=json,
+                        data=data if isinstance(data, Mapping) else None,
+                        content=data if isinstance(data, (str, bytes)) else None,
                         headers=headers,
                         timeout=httpx.Timeout(read, connect=connect),
                     )

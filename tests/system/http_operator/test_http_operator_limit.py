@@ -27,7 +27,9 @@ RATE, BURST, TASKS, PAGES = 20, 1, 8, 10
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.parametrize("dag_id", ["http_operator_sync", "http_operator_deferrable"])
+@pytest.mark.parametrize(
+    "dag_id", ["http_operator_sync", "http_operator_deferrable", "reliable_http_operator_deferrable"]
+)
 def test_mapped_http_operators_keep_the_shared_limit(
     dag_id: str, make_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

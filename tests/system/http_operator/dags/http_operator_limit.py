@@ -1,4 +1,7 @@
-"""HttpOperator, stock, on a ``reliable_http`` connection: 8 mapped tasks walking pages, two ways."""
+"""HttpOperator on a ``reliable_http`` connection: 8 mapped tasks walking pages, three ways.
+
+The stock operator, deferrable or not, and ``ReliableHttpOperator``, deferrable (its own trigger).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from typing import Any
 
 from airflow.providers.http.operators.http import HttpOperator
 from airflow.sdk import DAG
+
+from reliable_api.operators.http import ReliableHttpOperator
 
 PER_PAGE = 10
 
@@ -17,13 +22,18 @@ def next_page(response: Any) -> dict[str, Any] | None:
     return {"data": {"page": page, "per_page": PER_PAGE}} if page else None
 
 
-for deferrable in (False, True):
+VARIANTS = [
+    ("http_operator_sync", HttpOperator, False),
+    ("http_operator_deferrable", HttpOperator, True),
+    ("reliable_http_operator_deferrable", ReliableHttpOperator, True),
+]
+for dag_id, operator, deferrable in VARIANTS:
     with DAG(
-        f"http_operator_{'deferrable' if deferrable else 'sync'}",
+        dag_id,
         start_date=datetime(2026, 1, 1),
         schedule=None,
     ):
-        HttpOperator.partial(
+        operator.partial(
             task_id="walk_contacts",
             http_conn_id="limited_api",
             method="GET",
@@ -32,7 +42,7 @@ for deferrable in (False, True):
             pagination_function=next_page,
             deferrable=deferrable,
         ).expand(headers=[{"X-Task": str(number)} for number in range(8)])
-        HttpOperator(
+        operator(
             task_id="post_headers",
             http_conn_id="limited_api",
             method="POST",

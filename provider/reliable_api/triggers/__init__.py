@@ -1,0 +1,1 @@
+"""Triggers of the provider, run by the triggerer."""
