@@ -16,8 +16,9 @@ SETTINGS = OAuth2Settings(
 class Endpoint:
     """Issues ``t1``, ``t2``, ... living ``lifetime`` seconds on a clock the test moves."""
 
-    def __init__(self, lifetime: float = 100.0) -> None:
+    def __init__(self, lifetime: float = 100.0, prefix: str = "t") -> None:
         self.now = 0.0
+        self.prefix = prefix
         self.lifetime = lifetime
         self.issued: list[str | None] = []
         self.fail = False
@@ -26,7 +27,7 @@ class Endpoint:
         if self.fail:
             raise ServerError("token endpoint down", status=503)
         self.issued.append(refresh_token)
-        return Token(f"t{len(self.issued)}", self.now + self.lifetime, f"r{len(self.issued)}")
+        return Token(f"{self.prefix}{len(self.issued)}", self.now + self.lifetime, f"r{len(self.issued)}")
 
     def cache(self, store: MemoryState) -> SharedTokenCache:
         return SharedTokenCache(SETTINGS, store, self.fetch, clock=lambda: self.now, sleep=self.wait)
@@ -79,16 +80,18 @@ def test_a_failed_fetch_frees_the_lease() -> None:
 
 
 def test_the_store_holds_no_token_in_clear_and_a_new_secret_fetches_anew() -> None:
-    endpoint, store = Endpoint(), MemoryState()
-    endpoint.cache(store).token()
-    assert "t1" not in str(store._values).replace('"fingerprint"', "")
+    # A token long enough that random ciphertext cannot hold it by chance (a 2-letter one could).
+    endpoint, store = Endpoint(prefix="canary-access-token-"), MemoryState()
+    assert endpoint.cache(store).token() == "canary-access-token-1"
+    assert "canary-access-token" not in str(store._values)
     other = SharedTokenCache(
         OAuth2Settings(conn_id="crm", token_url=SETTINGS.token_url, client_id="c", client_secret="other"),
         store,
         endpoint.fetch,
         clock=lambda: endpoint.now,
     )
-    assert other.token() == "t2"  # another secret cannot read it: it fetches its own (a rotated secret)
+    # Another secret cannot read it: it fetches its own (a rotated secret).
+    assert other.token() == "canary-access-token-2"
 
 
 @pytest.mark.parametrize(
