@@ -60,10 +60,21 @@ class RequestCounters:
     retries: int = 0
     throttled_seconds: float = 0.0
     deferred_seconds: float = 0.0
+    #: The scarcest quota the API reported (vendor quota headers), for the quota burn check.
+    quota_remaining: float | None = None
+    quota_limit: float | None = None
+
+    def note_quota(self, remaining: float, limit: float) -> None:
+        """Keep the API's latest quota report; of several quotas, the scarcest (by share left)."""
+        if limit <= 0:
+            return
+        known = self.quota_remaining is not None and self.quota_limit is not None
+        if not known or remaining / limit <= (self.quota_remaining or 0) / (self.quota_limit or 1):
+            self.quota_remaining, self.quota_limit = remaining, limit
 
     def as_dict(self) -> dict[str, float]:
-        """A JSON-safe copy, e.g. for an operator's summary."""
-        return asdict(self)
+        """A JSON-safe copy, e.g. for an operator's summary (quota fields only once reported)."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
 
 
 class _Engine:
@@ -197,6 +208,7 @@ class _Engine:
                     log.warning("Ignoring an unreadable quota header (our own count holds): %s", report)
                 continue
             limiter.on_quota(report.used, report.limit, report.period, source=report.source)
+            self.counters.note_quota(max(0.0, report.limit - report.used), report.limit)
 
 
 class ReliableClient(_Engine):

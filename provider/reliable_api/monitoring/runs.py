@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 #: unchanged or duplicate, and dead-lettered.
 VOLUME = ("records_in", "records_out", "records_written", "records_skipped", "dead_lettered")
 #: What the try's HTTP hooks did: requests sent, 429 answers, retries, seconds waited for the limit.
-THROTTLING = ("requests", "rate_limited", "retries", "throttled_seconds")
+THROTTLING = ("requests", "rate_limited", "retries", "throttled_seconds", "deferred_seconds")
 MEASURES = VOLUME + THROTTLING
 HISTORY_INDEX = "ix_rapi_run_metrics_integration_started"
 _NUMBERS = (int, float)

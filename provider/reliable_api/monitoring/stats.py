@@ -1,10 +1,11 @@
 """A task try's numbers through Airflow's own ``Stats`` facade (StatsD, Datadog or OpenTelemetry).
 
 Names: ``reliable_api.<integration>.<measure>``: counters for the measures of
-:data:`reliable_api.monitoring.runs.MEASURES` but ``throttled_seconds`` (a gauge: seconds this try
-waited), ``tries`` and ``tries_failed``, and the timer ``duration``. Tags (``dag_id``,
-``task_id``, ``outcome``) reach backends that keep them (OpenTelemetry, InfluxDB-style StatsD).
-Airflow's task runner configures the backend from ``[metrics]``; unconfigured, nothing is sent.
+:data:`reliable_api.monitoring.runs.MEASURES` but ``throttled_seconds`` and ``deferred_seconds``
+(gauges: seconds this try waited, slept or deferred), ``tries`` and ``tries_failed``, and the
+timer ``duration``. Tags (``dag_id``, ``task_id``, ``outcome``) reach backends that keep them
+(OpenTelemetry, InfluxDB-style StatsD). Airflow's task runner configures the backend from
+``[metrics]``; unconfigured, nothing is sent.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "reliable_api"
 #: Sent as a gauge: a float of this try, where counters take whole numbers.
-GAUGES = ("throttled_seconds",)
+GAUGES = ("throttled_seconds", "deferred_seconds")
 #: What Airflow 3.2+'s ``normalize_name_for_stats`` replaces; Airflow 3.1 has no such function.
 _INVALID_STAT_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
 

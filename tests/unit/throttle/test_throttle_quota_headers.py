@@ -211,3 +211,18 @@ def test_per_key_limits_count_each_channel_apart(clock: FakeClock) -> None:
     assert clock.sleeps == pytest.approx([1.02])  # only the second message to C01 waited
     sent = [json.loads(request.body or b"{}")["channel"] for request in transport.sent]
     assert sent == ["C01", "C02", "C01"]
+
+
+def test_the_counters_keep_the_scarcest_quota_the_api_reported_for_run_metrics(clock: FakeClock) -> None:
+    transport = ScriptedTransport(
+        (200, {}),
+        (200, {"Sforce-Limit-Info": "api-usage=14000/15000"}),
+        (200, {"X-Shopify-Shop-Api-Call-Limit": "10/40"}),  # 75% left: the daily 6.7% is scarcer
+    )
+    client = client_for({"rate_limit": "25/s, 15000/d"}, clock, transport)
+    client.request("GET", "a")
+    assert "quota_remaining" not in client.counters.as_dict()  # nothing reported yet
+    client.request("GET", "b")
+    client.request("GET", "c")
+    counts = client.counters.as_dict()
+    assert (counts["quota_remaining"], counts["quota_limit"]) == (1000, 15000)
