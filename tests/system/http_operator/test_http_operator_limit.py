@@ -23,7 +23,7 @@ pytestmark = [
 ]
 
 DAGS = Path(__file__).parent / "dags"
-RATE, BURST, TASKS, PAGES = 20, 1, 8, 10
+RATE, BURST, TASKS, PAGES = 5, 1, 8, 5
 
 
 @pytest.mark.usefixtures("airflow_db")
