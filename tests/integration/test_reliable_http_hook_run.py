@@ -61,3 +61,45 @@ def test_a_timeout_in_extra_options_replaces_the_connections(
     with pytest.raises(NetworkError, match="ReadTimeout"):
         hook.run("/v1/contacts", extra_options={"timeout": 0.5})
     assert time.monotonic() - started < 4.0  # the connection's read_timeout is 7 s
+
+
+def test_a_per_key_limit_reads_the_key_from_the_json_body(
+    monkeypatch: pytest.MonkeyPatch, reliable_api_sandbox: SandboxServer
+) -> None:
+    from reliable_api.exceptions import ConfigurationError
+
+    name = f"keyed_{uuid.uuid4().hex[:8]}"
+    extra = {"rate_limit": "50/s", "limiter_backend": "memory", "limit_key_field": "json.channel"}
+    conn = {"conn_type": "reliable_http", "host": reliable_api_sandbox.url, "extra": extra}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{name.upper()}", json.dumps(conn))
+    hook = ReliableHttpHook(method="POST", http_conn_id=name)
+    hook.run("/_sandbox/webhook/keyed", json={"channel": "C1", "text": "hi"})
+    with pytest.raises(ConfigurationError, match=r"limit_key_field 'json\.channel'"):
+        hook.run("/_sandbox/webhook/keyed", json={"text": "no channel"})
+    assert len(reliable_api_sandbox.webhooks("keyed")) == 1  # the one without a key was never sent
+
+
+def test_the_trigger_answers_like_http_trigger_under_the_connections_rules(conn_id: str) -> None:
+    import asyncio
+
+    from airflow.providers.http.triggers.http import HttpResponseSerializer
+
+    from reliable_api.triggers.http import ReliableHttpTrigger
+
+    async def events(trigger: ReliableHttpTrigger) -> list[dict[str, object]]:
+        return [event.payload async for event in trigger.run()]
+
+    trigger = ReliableHttpTrigger(
+        http_conn_id=conn_id, method="GET", endpoint="/v1/contacts", data={"per_page": 2}
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "reliable_api.triggers.http.ReliableHttpTrigger"
+    [ok] = asyncio.run(events(ReliableHttpTrigger(**kwargs)))
+    assert ok["status"] == "success"
+    response = HttpResponseSerializer.deserialize(ok["response"])  # type: ignore[arg-type]
+    assert len(response.json()["data"]) == 2
+    [missing] = asyncio.run(
+        events(ReliableHttpTrigger(http_conn_id=conn_id, method="GET", endpoint="/v1/contacts/con_999999"))
+    )
+    assert missing["status"] == "error"
+    assert str(missing["message"]).startswith("RecordRejected: ")
