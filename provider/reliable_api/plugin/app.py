@@ -2,7 +2,7 @@
 
 Routes (all need an authenticated Airflow user, see :mod:`reliable_api.plugin.access`)::
 
-    GET  /dlq                       entries, filters integration/status, pages, counts
+    GET  /dlq                       entries, filters integration/status/reason/dag_id/run_id, pages
     GET  /dlq/{id}                  one entry, every field
     POST /dlq/{id}/discard          open/replayed -> discarded, by the user
     POST /dlq/{id}/replay           a run of the integration's replay DAG for this entry
@@ -93,22 +93,26 @@ def _listing(
     limit: int,
     offset: int,
     reason: str | None = None,
+    dag_id: str | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     from reliable_api.plugin.bulk import by_reason, scan
 
     statuses = _statuses(status_filter)
     engine = request.app.state.engine()
     scope = visible_scope(engine, access)
-    rows = scan(engine, scope, integration=integration, statuses=statuses)
+    run = {"dag_id": dag_id, "run_id": run_id}
+    rows = scan(engine, scope, integration=integration, statuses=statuses, **run)
     if reason:  # reasons are read from messages: the page is cut from the scanned ids
         ids = [row.id for row in rows if row.failure.reason == reason]
         entries = DeadLetterQueue(engine).find(ids=ids[offset : offset + limit], limit=limit) if ids else []
         found = Page(entries=entries, total=len(ids))
     else:
         found = find_page(
-            engine, scope, integration=integration, statuses=statuses, limit=limit, offset=offset
+            engine, scope, integration=integration, statuses=statuses, limit=limit, offset=offset, **run
         )
-    return {"page": found, "counts": count_by_integration(engine, scope), "reasons": by_reason(rows)}
+    counts = count_by_integration(engine, scope, **run)
+    return {"page": found, "counts": counts, "reasons": by_reason(rows)}
 
 
 def _dlq_pages(app: FastAPI) -> None:
@@ -120,15 +124,25 @@ def _dlq_pages(app: FastAPI) -> None:
         status_filter: Annotated[str | None, Query(alias="status")] = None,
         page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
         reason: str | None = None,
+        dag_id: str | None = None,
+        run_id: str | None = None,
     ) -> Response:
         from reliable_api.plugin.reasons import failure_of
 
-        integration = integration or None
+        integration, dag_id, run_id = integration or None, dag_id or None, run_id or None
         offset = (page_number - 1) * PAGE_SIZE
-        listing = _listing(request, access, integration, status_filter, PAGE_SIZE, offset, reason or None)
+        listing = _listing(
+            request, access, integration, status_filter, PAGE_SIZE, offset, reason or None, dag_id, run_id
+        )
         total = listing["page"].total
         pages = max(1, -(-total // PAGE_SIZE))
-        chosen = (("integration", integration), ("status", status_filter), ("reason", reason))
+        chosen = (
+            ("integration", integration),
+            ("status", status_filter),
+            ("reason", reason),
+            ("dag_id", dag_id),
+            ("run_id", run_id),
+        )
         filters = {k: v for k, v in chosen if v}
         return page(
             request,
@@ -144,6 +158,8 @@ def _dlq_pages(app: FastAPI) -> None:
             query=lambda **changes: urlencode({k: v for k, v in {**filters, **changes}.items() if v}),
             reasons=listing["reasons"],
             reason=reason,
+            dag_id=dag_id,
+            run_id=run_id,
             failure=failure_of,
             user=access.name,
         )
@@ -223,8 +239,20 @@ def _dlq_api(app: FastAPI) -> None:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
         reason: str | None = None,
+        dag_id: str | None = None,
+        run_id: str | None = None,
     ) -> dict[str, Any]:
-        listing = _listing(request, access, integration or None, status_filter, limit, offset, reason or None)
+        listing = _listing(
+            request,
+            access,
+            integration or None,
+            status_filter,
+            limit,
+            offset,
+            reason or None,
+            dag_id or None,
+            run_id or None,
+        )
         return {
             "entries": [actions.entry_json(entry) for entry in listing["page"].entries],
             "total": listing["page"].total,

@@ -2,9 +2,11 @@
 
 Routes::
 
-    GET  /dlq/bulk?action=discard|replay&integration=&status=&reason=   what would change: confirm
+    GET  /dlq/bulk?action=discard|replay&integration=&status=&reason=&dag_id=&run_id=
+                                                                        what would change: confirm
     POST /dlq/bulk                                                      do it (CSRF token, confirm=yes)
-    POST /api/dlq/bulk   {"action", "integration", "status", "reason"}  the same for scripts
+    POST /api/dlq/bulk   {"action", "integration", "status", "reason",  the same for scripts
+                          "dag_id", "run_id"}
 
 Only entries the user may edit (``PUT`` on their DAG) and in a state that allows the action
 (open or replayed) change; the others are counted and left alone. A replay triggers one run of
@@ -25,7 +27,7 @@ from sqlalchemy import Text, and_, cast, select
 from reliable_api.deadletter.queue import DeadLetterQueue
 from reliable_api.plugin import actions
 from reliable_api.plugin.access import CSRF_FIELD, CSRF_HEADER, Access, check_csrf, csrf_token, current_access
-from reliable_api.plugin.listing import Scope, visible_scope
+from reliable_api.plugin.listing import Scope, run_clauses, visible_scope
 from reliable_api.plugin.reasons import Failure, failure
 from reliable_api.plugin.render import page
 from reliable_api.plugin.replay import ReplayUnavailable, trigger_replay
@@ -69,12 +71,14 @@ def scan(
     integration: str | None,
     statuses: Collection[str],
     reason: str | None = None,
+    dag_id: str | None = None,
+    run_id: str | None = None,
 ) -> list[Row]:
     """The entries in ``scope`` matching the filters (of the newest :data:`MAX_SCAN`), newest first."""
     c = dead_letters.c
     # A payload of None is stored as SQL NULL or as JSON null, depending on the writer.
     has_payload = and_(c.payload.is_not(None), cast(c.payload, Text) != "null")
-    filters = [*scope.clauses()]
+    filters = [*scope.clauses(), *run_clauses(dag_id, run_id)]
     if integration:
         filters.append(c.integration == integration)
     if statuses:
@@ -170,6 +174,8 @@ def install(app: FastAPI) -> None:
             integration=filters.get("integration"),
             statuses=statuses,
             reason=filters.get("reason"),
+            dag_id=filters.get("dag_id"),
+            run_id=filters.get("run_id"),
         )
         return select_for(access, action, rows)
 
@@ -181,8 +187,16 @@ def install(app: FastAPI) -> None:
         integration: str | None = None,
         status_filter: Annotated[str | None, Query(alias="status")] = None,
         reason: str | None = None,
+        dag_id: str | None = None,
+        run_id: str | None = None,
     ) -> Any:
-        filters = {"integration": integration or None, "status": status_filter, "reason": reason or None}
+        filters = {
+            "integration": integration or None,
+            "status": status_filter,
+            "reason": reason or None,
+            "dag_id": dag_id or None,
+            "run_id": run_id or None,
+        }
         chosen = selection(request, access, action, filters)
         return page(
             request,
@@ -205,6 +219,8 @@ def install(app: FastAPI) -> None:
         integration: Annotated[str | None, Form()] = None,
         status_filter: Annotated[str | None, Form(alias="status")] = None,
         reason: Annotated[str | None, Form()] = None,
+        dag_id: Annotated[str | None, Form()] = None,
+        run_id: Annotated[str | None, Form()] = None,
         token: Annotated[str | None, Form(alias=CSRF_FIELD)] = None,
     ) -> Any:
         check_csrf(request, access, token)
@@ -212,6 +228,8 @@ def install(app: FastAPI) -> None:
             "integration": integration or None,
             "status": status_filter or None,
             "reason": reason or None,
+            "dag_id": dag_id or None,
+            "run_id": run_id or None,
         }
         chosen = selection(request, access, action, filters)
         if confirm != "yes":
@@ -239,7 +257,7 @@ def install(app: FastAPI) -> None:
         check_csrf(request, access, token)
         filters = {
             name: (str(body[name]) if body.get(name) else None)
-            for name in ("integration", "status", "reason")
+            for name in ("integration", "status", "reason", "dag_id", "run_id")
         }
         chosen = selection(request, access, str(body.get("action", "")), filters)
         done = apply(request.app.state.engine(), access, str(body["action"]), chosen)

@@ -42,6 +42,19 @@ class Scope:
         return [in_dags | dead_letters.c.dag_id.is_(None)] if self.without_dag else [in_dags]
 
 
+def run_clauses(dag_id: str | None, run_id: str | None) -> list[ColumnElement[bool]]:
+    """SQL filters (bound parameters) keeping the entries of ``dag_id`` and ``run_id``, when given.
+
+    These narrow what the user sees, never widen it: they are added to a :class:`Scope`'s clauses.
+    """
+    filters: list[ColumnElement[bool]] = []
+    if dag_id:
+        filters.append(dead_letters.c.dag_id == dag_id)
+    if run_id:
+        filters.append(dead_letters.c.run_id == run_id)
+    return filters
+
+
 def visible_scope(engine: Engine, access: Access) -> Scope:
     """The entries ``access``'s user may read.
 
@@ -73,9 +86,11 @@ def find_page(
     statuses: Collection[str],
     limit: int,
     offset: int,
+    dag_id: str | None = None,
+    run_id: str | None = None,
 ) -> Page:
     """The entries in ``scope`` matching the filters, ``limit`` from ``offset``."""
-    filters = [*scope.clauses()]
+    filters = [*scope.clauses(), *run_clauses(dag_id, run_id)]
     if integration:
         filters.append(dead_letters.c.integration == integration)
     if statuses:
@@ -95,11 +110,16 @@ def find_page(
     return Page(entries=entries, total=total)
 
 
-def count_by_integration(engine: Engine, scope: Scope) -> dict[str, dict[str, int]]:
-    """Entries in ``scope`` per integration and status, e.g. ``{"crm": {"open": 3}}``."""
+def count_by_integration(
+    engine: Engine, scope: Scope, *, dag_id: str | None = None, run_id: str | None = None
+) -> dict[str, dict[str, int]]:
+    """Entries in ``scope`` (of ``dag_id``/``run_id`` if given) per integration and status.
+
+    E.g. ``{"crm": {"open": 3}}``.
+    """
     query = (
         select(dead_letters.c.integration, dead_letters.c.status, func.count())
-        .where(*scope.clauses())
+        .where(*scope.clauses(), *run_clauses(dag_id, run_id))
         .group_by(dead_letters.c.integration, dead_letters.c.status)
         .order_by(dead_letters.c.integration)
     )

@@ -129,16 +129,13 @@ def file_dead_letters(
     records: list[tuple[str, dict[str, Any] | None]],
     *,
     dag_id: str | None = "crm_contacts_sync",
+    run_id: str = "manual__2026-11-24",
     redact: tuple[str, ...] = (),
     status: int | None = 422,
     message: str = "rejected by the API",
 ) -> None:
     """Dead-letter ``records`` the way a load task does, through the store."""
-    task = (
-        TaskIdentity(dag_id=dag_id, task_id="load", run_id="manual__2026-11-24", try_number=1)
-        if dag_id
-        else None
-    )
+    task = TaskIdentity(dag_id=dag_id, task_id="load", run_id=run_id, try_number=1) if dag_id else None
     store = DeadLetterStore(engine, redact=redact)
     store.add_many(
         integration,
