@@ -22,11 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from requests.adapters import BaseAdapter
 
-from reliable_api.exceptions import ConfigurationError, PermanentError
-from reliable_api.http.classify import classify_exception
 from reliable_api.http.client import _Engine
-from reliable_api.http.response_body import read_capped
-from reliable_api.http.retry import build_retrying
 
 if TYPE_CHECKING:
     import requests
@@ -93,50 +89,23 @@ class ReliableAdapter(BaseAdapter):
         url = engine.url_for(request.url or "")
         endpoint = url.removeprefix(engine.base_url.rstrip("/"))  # path.<n> counts from the base URL
         limiter = engine.limiter_for(endpoint, _query(url), _json_body(request))
-        retrying = build_retrying(
-            engine.retry_settings,
+        return engine.send_retrying(
+            lambda: self.inner.send(
+                request,
+                stream=True,
+                timeout=engine.timeout if timeout is None else timeout,
+                verify=verify,
+                cert=cert,
+                proxies=proxies,
+            ),
             method=method,
+            url=url,
             headers=request.headers,
+            limiter=limiter,
+            cost=1.0,
             sleep=self._sleep,
-            clock=time.monotonic,
-            rng=random.random,
-            on_retry=engine.count_retry,
+            return_rejections=not self.check_response,
         )
-        for attempt in retrying:
-            with attempt:
-                number = attempt.retry_state.attempt_number
-                engine.admit()
-                engine.take_slot(limiter, 1.0)
-                try:
-                    response = self.inner.send(
-                        request,
-                        stream=True,
-                        timeout=engine.timeout if timeout is None else timeout,
-                        verify=verify,
-                        cert=cert,
-                        proxies=proxies,
-                    )
-                    body = read_capped(response, engine.settings.max_response_bytes, attempts=number)
-                except ConfigurationError:  # a body over max_response_bytes: no transport failure
-                    raise
-                except Exception as exc:  # every transport failure becomes a taxonomy error
-                    error = classify_exception(exc, method=method, url=url, attempts=number)
-                    raise engine.transport_failed(error) from None
-                try:
-                    engine.observe(
-                        response.status_code,
-                        response.headers,
-                        body,
-                        method=method,
-                        url=url,
-                        attempt=number,
-                        limiter=limiter,
-                    )
-                except PermanentError:
-                    if self.check_response:
-                        raise
-                return response
-        raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
 
     def close(self) -> None:
         """Close the wrapped adapter's connection pools."""

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from reliable_api.core.redaction import redact_url
-from reliable_api.exceptions import ConfigurationError, RateLimited
+from reliable_api.exceptions import ConfigurationError, PermanentError, RateLimited
 from reliable_api.http.classify import classify_exception, classify_status
 from reliable_api.http.headers import parse_rate_limit_headers
 from reliable_api.http.limiting import request_limit_key
@@ -185,6 +185,66 @@ class _Engine:
         if error is not None:
             raise error
 
+    def send_retrying(
+        self,
+        send: Callable[[], requests.Response],
+        *,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        limiter: SharedRateLimiter | None,
+        cost: float,
+        sleep: Callable[[float], None],
+        return_rejections: bool = False,
+    ) -> requests.Response:
+        """Call ``send`` (one streamed requests attempt) under the limit and the breaker, with retries.
+
+        What every synchronous request goes through: :class:`ReliableClient`'s and those of the
+        transport adapter (:mod:`reliable_api.http.adapter`).
+
+        :param return_rejections: return a response whose status is a permanent error (4xx)
+            instead of raising it (``HttpHook``'s ``check_response=False``).
+        :raises RateLimited: when the wait for a slot or the API's Retry-After passes ``defer_after``.
+        :raises ReliableApiError: the taxonomy's error of the last attempt.
+        """
+        retrying = build_retrying(
+            self.retry_settings,
+            method=method,
+            headers=headers,
+            sleep=sleep,
+            clock=self._clock,
+            rng=self._rng,
+            on_retry=self.count_retry,
+        )
+        for attempt in retrying:
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                self.admit()
+                self.take_slot(limiter, cost)
+                try:
+                    response = send()
+                    body = read_capped(response, self.settings.max_response_bytes, attempts=number)
+                except ConfigurationError:  # a body over max_response_bytes: no transport failure
+                    raise
+                except Exception as exc:  # every transport failure becomes a taxonomy error
+                    error = classify_exception(exc, method=method, url=url, attempts=number)
+                    raise self.transport_failed(error) from None
+                try:
+                    self.observe(
+                        response.status_code,
+                        response.headers,
+                        body,
+                        method=method,
+                        url=url,
+                        attempt=number,
+                        limiter=limiter,
+                    )
+                except PermanentError:
+                    if not return_rejections:
+                        raise
+                return response
+        raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
+
     def admit(self) -> None:
         """Raise :class:`~reliable_api.http.circuit_breaker.CircuitOpen` while the breaker is open."""
         if self.breaker is not None:
@@ -261,49 +321,23 @@ class ReliableClient(_Engine):
         """
         method = method.upper()
         url = self.url_for(endpoint)
+
+        def send() -> requests.Response:
+            return self.session.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+                stream=True,
+            )
+
         limiter = self.limiter_for(endpoint, params, json)
-        retrying = build_retrying(
-            self.retry_settings,
-            method=method,
-            headers=headers,
-            sleep=self._sleep,
-            clock=self._clock,
-            rng=self._rng,
-            on_retry=self.count_retry,
+        return self.send_retrying(
+            send, method=method, url=url, headers=headers, limiter=limiter, cost=cost, sleep=self._sleep
         )
-        for attempt in retrying:
-            with attempt:
-                number = attempt.retry_state.attempt_number
-                self.admit()
-                self.take_slot(limiter, cost)
-                try:
-                    response = self.session.request(
-                        method,
-                        url,
-                        params=params,
-                        json=json,
-                        data=data,
-                        headers=headers,
-                        timeout=self.timeout,
-                        stream=True,
-                    )
-                    body = read_capped(response, self.settings.max_response_bytes, attempts=number)
-                except ConfigurationError:  # a body over max_response_bytes: no transport failure
-                    raise
-                except Exception as exc:  # every transport failure becomes a taxonomy error
-                    error = classify_exception(exc, method=method, url=url, attempts=number)
-                    raise self.transport_failed(error) from None
-                self.observe(
-                    response.status_code,
-                    response.headers,
-                    body,
-                    method=method,
-                    url=url,
-                    attempt=number,
-                    limiter=limiter,
-                )
-                return response
-        raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
 
 
 def freeze_environment(session: requests.Session, base_url: str) -> requests.Session:
