@@ -23,9 +23,25 @@ except ImportError:  # Airflow 3.1: DagBag lives in airflow.models.dagbag
 __all__ = ["AIRFLOW_VERSION", "AIRFLOW_V_3_2_PLUS", "AIRFLOW_V_3_3_PLUS", "DagBag", "run_dag_test"]
 
 
-def run_dag_test(dag: Any, **kwargs: Any) -> Any:
+def run_dag_test(dag: Any, *, first_run: bool = False, **kwargs: Any) -> Any:
     """``dag.test()`` without the DAG's Deadline Alerts, which Airflow 3.3.2's ``dag.test()`` cannot
     take: the run succeeds, then it crashes (apache/airflow#73428, ``'dict' object has no attribute
-    'hex'``). The deadlines themselves are tested with a real scheduler (``tests/e2e``)."""
+    'hex'``). The deadlines themselves are tested with a real scheduler (``tests/e2e``).
+
+    ``first_run``: forget the DAG's earlier runs first. A test worker's tests share one Airflow DB,
+    and a sample DAG's watermark (``prev_start_date_success``) would otherwise come from another
+    test's run against another sandbox, making its extract incremental."""
+    if first_run:
+        forget_dag_runs(dag.dag_id)
     dag.deadline = None
     return dag.test(**kwargs)
+
+
+def forget_dag_runs(dag_id: str) -> None:
+    """Delete ``dag_id``'s runs (and, by the ORM's cascade, their task instances)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        for run in session.query(DagRun).filter(DagRun.dag_id == dag_id):
+            session.delete(run)

@@ -54,7 +54,7 @@ def test_the_second_sync_reads_only_changed_contacts_and_the_load_updates_the_as
     asset = table_asset("reliable_api_warehouse", "crm_contacts")
     assert sync.get_task("load_warehouse").outlets == [asset]
 
-    first = run_dag_test(sync)
+    first = run_dag_test(sync, first_run=True)
     assert first.state == "success"
     assert extracted(first) == 200  # no earlier success: everything
     with sqlite3.connect(warehouse) as db:

@@ -52,7 +52,7 @@ def test_crm_contacts_sync_then_replay(
 
     sync = bag.get_dag("crm_contacts_sync")
     assert sync is not None
-    assert run_dag_test(sync).state == "success"
+    assert run_dag_test(sync, first_run=True).state == "success"
     queue = DeadLetterQueue(make_engine(state_url))
     rejected = queue.find(integration="crm_contacts", statuses=["open"], limit=10_000)
     with sqlite3.connect(warehouse) as db:

@@ -23,7 +23,7 @@ import os, sys
 from tests.airflow_compat import DagBag, run_dag_test
 
 dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(sys.argv[1])
-print("STATE", run_dag_test(dag).state)
+print("STATE", run_dag_test(dag, first_run=True).state)
 """
 
 

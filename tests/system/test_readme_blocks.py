@@ -160,7 +160,7 @@ from tests.airflow_compat import DagBag, run_dag_test
 bag = DagBag(dag_folder=sys.argv[1])
 assert not bag.import_errors, bag.import_errors
 for dag_id in sys.argv[2:]:
-    run = run_dag_test(bag.get_dag(dag_id))
+    run = run_dag_test(bag.get_dag(dag_id), first_run=True)
     print("DAG-STATE", dag_id, run.state, flush=True)
 """
 
