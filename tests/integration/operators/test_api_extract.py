@@ -93,7 +93,9 @@ def test_incremental_extraction_sends_the_watermark(
 def test_a_long_retry_after_defers_then_resumes_where_it_stopped(
     make_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sandbox = make_sandbox(rate=2, burst=4)
+    # One request per 5 s after a burst of 4: however slow a loaded machine sends the pages, the
+    # bucket cannot refill between them, so the 5th meets a Retry-After longer than defer_after.
+    sandbox = make_sandbox(rate=0.2, burst=4)
     use_connection(monkeypatch, sandbox.url, defer_after=0.5, max_retry_after=600)
     extract = operator(tmp_path, PageNumberPaginator(size=100), part_size=1)
     with pytest.raises(TaskDeferred) as deferred:
