@@ -131,10 +131,13 @@ def replay_dag_in_metadata_db(airflow_env: None) -> None:
 
 @pytest.fixture
 def dag_runs() -> Iterator[list[Any]]:
-    """The replay DAG's runs created during the test (deleted after)."""
+    """The replay DAG's runs created during the test (none before: other tests of the worker share
+    the metadata DB and may have left runs of it; deleted after)."""
     from airflow.models import DagRun
     from airflow.utils.session import create_session
 
+    with create_session() as session:
+        session.query(DagRun).filter(DagRun.dag_id == "crm_contacts_replay").delete()
     created: list[Any] = []
     yield created
     with create_session() as session:
