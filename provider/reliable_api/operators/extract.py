@@ -119,14 +119,16 @@ class ApiExtractOperator(ReliableOperator):
     ) -> dict[str, Any]:
         from reliable_api.hooks.http import ReliableHttpHook
         from reliable_api.operators.lineage import api_dataset, staged_dataset
-        from reliable_api.staging.files import StagedWriter
+        from reliable_api.staging.files import StagedBatch, StagedWriter
 
         hook = ReliableHttpHook(method="GET", http_conn_id=self.http_conn_id, limit_key=self.limit_key)
         run.watch(hook)
-        # Parts end at page boundaries, so that a checkpoint never splits a page.
-        writer = StagedWriter(
-            directory, part_size=self.part_size, resume=checkpoint is not None, autoflush=False
-        )
+        # Parts end at page boundaries, so that a checkpoint never splits a page. A try killed
+        # between a part and its checkpoint staged pages the checkpoint does not know: resume
+        # after the checkpoint's own parts, and the walk fetches those pages again.
+        staged = checkpoint.get("staged") if checkpoint else None
+        resume = StagedBatch.from_xcom(staged) if staged else checkpoint is not None
+        writer = StagedWriter(directory, part_size=self.part_size, resume=resume, autoflush=False)
         totals = dict(checkpoint["totals"]) if checkpoint else {"pages": 0, "requests": 0, "rate_limited": 0}
         state = checkpoint["state"] if checkpoint else None
         pages = hook.paginate(
@@ -177,7 +179,8 @@ class ApiExtractOperator(ReliableOperator):
         hook: ReliableHttpHook,
     ) -> None:
         writer.flush()  # the checkpoint must never point past what is durable
-        _write_json(directory / CHECKPOINT, {"state": state, "totals": _add_counters(totals, hook)})
+        progress = {"state": state, "totals": _add_counters(totals, hook), "staged": writer.batch.to_xcom()}
+        _write_json(directory / CHECKPOINT, progress)
 
     def _directory(self, context: Context) -> ObjectStoragePath:
         from reliable_api.staging.files import task_instance_dir

@@ -94,7 +94,9 @@ class StagedWriter:
     :param directory: the batch directory; created if missing.
     :param part_size: records per part.
     :param resume: continue an existing batch after its last complete part instead of starting
-        over (for a task resuming after a deferral or a retry).
+        over (for a task resuming after a deferral or a retry); given the batch as a checkpoint
+        saw it, continue after that checkpoint's parts: a later part the manifest lists was
+        staged after the checkpoint, by a try that died before it could record where it was.
     :param autoflush: write a part as soon as ``part_size`` records are buffered; ``False`` leaves
         it to :meth:`flush`, for writers that must cut parts at their own boundaries (pages).
     """
@@ -104,7 +106,7 @@ class StagedWriter:
         directory: str | ObjectStoragePath,
         *,
         part_size: int = DEFAULT_PART_SIZE,
-        resume: bool = False,
+        resume: bool | StagedBatch = False,
         autoflush: bool = True,
     ) -> None:
         if part_size < 1:
@@ -113,10 +115,13 @@ class StagedWriter:
         self.part_size = part_size
         self.autoflush = autoflush
         self.directory.mkdir(parents=True, exist_ok=True)
-        previous = read_manifest(self.directory) if resume else None
-        self.batch = previous or StagedBatch(path=str(self.directory), records=0)
+        if isinstance(resume, StagedBatch):
+            self.batch = StagedBatch(str(self.directory), resume.records, list(resume.parts))
+        else:
+            previous = read_manifest(self.directory) if resume else None
+            self.batch = previous or StagedBatch(path=str(self.directory), records=0)
         self._buffer: list[str] = []
-        if not resume:
+        if resume is not True:
             self._write_manifest()
 
     def write(self, records: Iterable[Mapping[str, Any]]) -> None:
