@@ -226,8 +226,9 @@ def _merge(
     result.duplicates += outcome.duplicates
     result.unchanged += batch.lines - outcome.inserted - outcome.updated - outcome.duplicates
     result.unchanged -= len(outcome.refused)
+    lines = batch.split() if outcome.refused else []  # once per batch: a split per record is n²
     for line, reason, message in outcome.refused:
-        text = batch.line(line).decode("utf-8", "replace")
+        text = lines[line - 1].decode("utf-8", "replace")
         try:
             record: Any = json.loads(text)
         except ValueError:

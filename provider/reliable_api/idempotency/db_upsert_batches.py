@@ -28,9 +28,9 @@ class LineBatch:
     lines: int
     refused: list[tuple[Any, RecordRejected]] = field(default_factory=list)
 
-    def line(self, number: int) -> bytes:
-        """The text of line ``number`` (1-based), for a record the database refused."""
-        return self.data.split(b"\n", number)[number - 1]
+    def split(self) -> list[bytes]:
+        """The lines (line ``n`` at index ``n - 1``), to take out the records the database refused."""
+        return self.data.split(b"\n")
 
 
 @dataclass

@@ -1,13 +1,13 @@
 """PostgreSQL loader of a database upsert: JSON Lines in, one merge out, no Python per record.
 
-Fast path (pyarrow installed, every column a scalar type): Arrow's C++ JSON reader parses the
-batch against the table's types (an unknown field or a value of the wrong JSON type stops it),
-null or repeated keys are checked on the Arrow columns, Arrow writes CSV, ``COPY`` loads it into
-a temporary table and one statement merges it. Careful path (anything the fast path stops at,
-and any value the database refuses): the lines are COPYed as text and a PL/pgSQL block parses,
-checks and casts each in the database, setting aside every record it cannot take with the
-reason (and the column, for a value the column's type refuses); the merge falls back to one row
-at a time only when the table itself refuses a row (NOT NULL, CHECK, foreign key).
+Fast path (pyarrow installed, every column a scalar type): Arrow parses and screens the batch on
+the client (:mod:`~reliable_api.idempotency.db_upsert_arrow`), ``COPY`` loads the records it
+passed as CSV into a temporary table and one statement merges them. Careful path (the records the
+screen doubts, or the whole batch when Arrow cannot read it or the database refuses a value the
+screen passed): the lines are COPYed as text and a PL/pgSQL block parses, checks and casts each in
+the database, setting aside every record it cannot take with the reason (and the column, for a
+value the column's type refuses); the merge falls back to one row at a time only when the table
+itself refuses a row (NOT NULL, CHECK, foreign key).
 docs/adr/0028-db-upserts-in-the-database.md says why and what it measured.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
+from reliable_api.idempotency.db_upsert_arrow import ArrowBatch, arrow_batch, arrow_schema
 from reliable_api.idempotency.db_upsert_batches import BatchOutcome
 from reliable_api.idempotency.sql_merge import LINE, Target
 
@@ -24,11 +25,11 @@ if TYPE_CHECKING:
 
     from reliable_api.idempotency.db_upsert_batches import LineBatch
 
-RAW, STAGE, REFUSED, LATER, MERGED = (
+RAW, FAST, STAGE, REFUSED, MERGED = (
     "_rapi_raw",
+    "_rapi_fast",
     "_rapi_stage",
     "_rapi_refused",
-    "_rapi_later",
     "_rapi_merged",
 )
 #: SQLSTATE classes of a database refusing data (22: data exception, 23: integrity violation).
@@ -40,61 +41,43 @@ class PostgresLoader:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.arrow_schema = _arrow_schema(target)
+        self.arrow_schema = arrow_schema(target)
         t = target
         self.stage_select = f"SELECT {t.column_list()} FROM {t.name}"
         self.populate = f"jsonb_populate_record(NULL::{t.name}, d)"
 
-    def prepare(self, batch: LineBatch) -> bytes | None:
-        """The batch as CSV of the table's columns for the fast path, or None (careful path)."""
-        return None if self.arrow_schema is None else self._arrow_csv(batch.data)
+    def prepare(self, batch: LineBatch) -> ArrowBatch | None:
+        """The batch parsed and screened for the fast path, or None (careful path for all of it)."""
+        if self.arrow_schema is None:
+            return None
+        return arrow_batch(self.target, self.arrow_schema, batch.data, batch.lines)
 
-    def load(self, connection: Connection, batch: LineBatch, csv: bytes | None) -> BatchOutcome:
-        """Merge ``batch`` (``csv``: what :meth:`prepare` made of it) inside the caller's transaction."""
+    def load(self, connection: Connection, batch: LineBatch, ready: ArrowBatch | None) -> BatchOutcome:
+        """Merge ``batch`` (``ready``: what :meth:`prepare` made of it) inside the caller's transaction."""
         cursor: Any = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        if csv is not None:
+        if ready is None:
+            return self._careful(cursor, batch.data)
+        outcome = BatchOutcome()
+        if ready.rows:
             cursor.execute("SAVEPOINT rapi_fast")
             try:
-                cursor.execute(
-                    f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS {self.stage_select} WITH NO DATA"
-                )
-                _copy(cursor, f"COPY {STAGE} ({self.target.column_list()}) FROM STDIN (FORMAT csv)", csv)
-                inserted, updated = self._merge(cursor, STAGE)
+                cursor.execute(f"CREATE TEMP TABLE {FAST} ON COMMIT DROP AS {self.stage_select} WITH NO DATA")
+                _copy(cursor, f"COPY {FAST} ({self.target.column_list()}) FROM STDIN (FORMAT csv)", ready.csv)
+                outcome.inserted, outcome.updated = self._merge(cursor, FAST)
                 cursor.execute("RELEASE SAVEPOINT rapi_fast")
-                return BatchOutcome(inserted, updated)
             except Exception as error:
                 if not _is_refusal(error):
                     raise
-                cursor.execute("ROLLBACK TO SAVEPOINT rapi_fast")
-        return self._careful(cursor, batch.data)
-
-    def _arrow_csv(self, data: bytes) -> bytes | None:
-        """The batch as CSV of the table's columns, or None when the fast path cannot take it."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.csv as pcsv
-        import pyarrow.json as pj
-
-        options = pj.ParseOptions(explicit_schema=self.arrow_schema, unexpected_field_behavior="error")
-        try:
-            table = pj.read_json(io.BytesIO(data), parse_options=options)
-        except pa.ArrowInvalid:  # an unknown field, a value of another JSON type, not an object
-            return None
-        keys = table.select(self.target.key).columns
-        for column in keys:
-            if column.null_count or (
-                pa.types.is_string(column.type) and pc.any(pc.equal(column, "")).as_py()
-            ):
-                return None
-        # Not Table.group_by: it imports Arrow's query engine, and with it pandas (seconds).
-        joined = keys[0]
-        if len(keys) > 1:
-            joined = pc.binary_join_element_wise(*[pc.cast(c, pa.string()) for c in keys], "\x1f")
-        if pc.count_distinct(joined).as_py() != table.num_rows:
-            return None
-        out = io.BytesIO()
-        pcsv.write_csv(table.select(self.target.columns), out, pcsv.WriteOptions(include_header=False))
-        return out.getvalue()
+                cursor.execute("ROLLBACK TO SAVEPOINT rapi_fast")  # a value the screen let through
+                return self._careful(cursor, batch.data)
+        if ready.doubtful:
+            lines = batch.split()
+            numbered = b"".join(b"%d\x02%s\n" % (n, lines[n - 1]) for n in ready.doubtful)
+            careful = self._careful(cursor, numbered, numbered=True)
+            outcome.inserted += careful.inserted
+            outcome.updated += careful.updated
+            outcome.duplicates, outcome.refused = careful.duplicates, careful.refused
+        return outcome
 
     def _merge(self, cursor: Any, stage: str) -> tuple[int, int]:
         t = self.target
@@ -121,13 +104,23 @@ class PostgresLoader:
             f"WHERE NOT ({t.same('t', 'EXCLUDED')})"
         )
 
-    def _careful(self, cursor: Any, data: bytes) -> BatchOutcome:
+    def _careful(self, cursor: Any, data: bytes, *, numbered: bool = False) -> BatchOutcome:
+        """Check, cast and merge each line of ``data`` in the database.
+
+        :param numbered: each line is its number in the batch, a 0x02 byte, then the record.
+        """
         t = self.target
         cursor.execute(
-            f"CREATE TEMP TABLE {RAW} ({LINE} bigint GENERATED ALWAYS AS IDENTITY, doc text) ON COMMIT DROP"
+            f"CREATE TEMP TABLE {RAW} ({LINE} bigint GENERATED BY DEFAULT AS IDENTITY, doc text) "
+            "ON COMMIT DROP"
         )
         # Control characters never occur raw in JSON text: as quote and delimiter, each line loads verbatim.
-        _copy(cursor, f"COPY {RAW} (doc) FROM STDIN (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')", data)
+        columns = f"{LINE}, doc" if numbered else "doc"
+        _copy(
+            cursor,
+            f"COPY {RAW} ({columns}) FROM STDIN (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')",
+            data,
+        )
         cursor.execute(
             f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS SELECT 0::bigint AS {LINE}, {t.column_list()} "
             f"FROM {t.name} WITH NO DATA"
@@ -201,13 +194,14 @@ END $rapi$"""
     def _drop_duplicates(self, cursor: Any) -> int:
         """Keep each key's last record; refuse earlier ones with other values; count identical ones."""
         t = self.target
-        cursor.execute(f"CREATE TEMP TABLE {LATER} ON COMMIT DROP AS {t.repeated_keys(STAGE, LINE)}")
+        # One statement, no table in between: most batches that get here have no repeated key.
         cursor.execute(
-            f"INSERT INTO {REFUSED} SELECT n, 'duplicate_key', format('line %s of the batch has the same key "
-            f"and other values; the later record was loaded', later) FROM {LATER} WHERE same = 0"
+            f"WITH later AS MATERIALIZED ({t.repeated_keys(STAGE, LINE)}), "
+            f"refused AS (INSERT INTO {REFUSED} SELECT n, 'duplicate_key', format('line %s of the batch has "
+            "the same key and other values; the later record was loaded', later) FROM later WHERE same = 0), "
+            f"dropped AS (DELETE FROM {STAGE} WHERE {LINE} IN (SELECT n FROM later)) "
+            "SELECT count(*) FILTER (WHERE same = 1) FROM later"
         )
-        cursor.execute(f"DELETE FROM {STAGE} WHERE {LINE} IN (SELECT n FROM {LATER})")
-        cursor.execute(f"SELECT count(*) FILTER (WHERE same = 1) FROM {LATER}")
         return int(cursor.fetchone()[0])
 
     def _merge_row_by_row(self, cursor: Any) -> tuple[int, int]:
@@ -251,28 +245,3 @@ def _copy(cursor: Any, sql: str, data: bytes) -> None:
 def _is_refusal(error: Exception) -> bool:
     code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None) or ""
     return str(code)[:2] in REFUSALS
-
-
-def _arrow_schema(target: Target) -> Any:
-    """The Arrow schema of the table's columns, or None (no pyarrow, or a non-scalar column)."""
-    try:
-        import pyarrow as pa
-    except ImportError:
-        return None
-    from sqlalchemy import types
-
-    fields = []
-    for name in target.known:
-        kind = target.types[name]
-        if isinstance(kind, types.Boolean):
-            arrow = pa.bool_()
-        elif isinstance(kind, types.Integer):
-            arrow = pa.int64()
-        elif isinstance(kind, types.Numeric):  # Float is a Numeric: JSON numbers are doubles
-            arrow = pa.float64()
-        elif isinstance(kind, (types.String, types.Date, types.DateTime, types.Time)):
-            arrow = pa.string()
-        else:  # json, arrays, anything else: the careful path keeps their JSON values whole
-            return None
-        fields.append(pa.field(name, arrow))
-    return pa.schema(fields)

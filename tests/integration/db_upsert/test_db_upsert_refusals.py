@@ -66,6 +66,25 @@ def test_values_the_column_refuses_are_rejected_with_the_column(engine: Engine, 
     assert (again.unchanged, again.inserted, len(again.rejected)) == (28, 0, 2)
 
 
+def test_refused_and_repeated_records_among_clean_ones_come_back_whole(engine: Engine, table: str) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite stores any value by affinity: it refuses none of these")
+    records: list[Any] = _good(40)
+    records[7] = {"id": 7, "name": "no day", "day": "N/A"}
+    records[21] = {"id": 21, "name": "leap", "day": "2023-02-29"}
+    records[30] = {"id": 12, "name": "twelve again, other values", "day": "2024-02-29", "score": 1}
+    records.append({"id": 12, "name": "n12", "day": "2024-02-29", "score": 12})  # the same as line 13
+    result = upsert_records(engine, table, records, key=["id"], create=SCHEMA)
+    assert (result.inserted, result.duplicates) == (37, 1)
+    refused = {(r.error.record_key, r.error.reason): r.record for r in result.rejected}
+    assert refused == {
+        ("7", "db_refused"): records[7],
+        ("21", "db_refused"): records[21],
+        ("12", "duplicate_key"): records[30],
+    }
+    assert sorted(_names(engine, table)) == [i for i in range(40) if i not in (7, 21, 30)]
+
+
 def test_rows_the_table_refuses_are_set_aside_row_by_row(engine: Engine, table: str) -> None:
     with engine.begin() as connection:
         connection.exec_driver_sql(

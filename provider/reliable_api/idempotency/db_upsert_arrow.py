@@ -1,0 +1,173 @@
+"""The client side of the PostgreSQL fast path: a JSON Lines batch parsed and screened by Arrow.
+
+pyarrow's C++ JSON reader parses the batch against the table's column types; vectorized checks
+then mark the records the database might refuse (a date that is not ISO or not on the calendar,
+an integer out of its column's range, a string over its length or holding NUL, a null, empty or
+repeated key). Those few go to the careful path, checked one by one in the database; the rest
+leave as CSV for ``COPY``. The screen only routes: the database still decides, and a value it
+refuses that the screen let through sends the whole batch to the careful path (slower, same
+result). docs/adr/0028-db-upserts-in-the-database.md and 0029 say why.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reliable_api.idempotency.sql_merge import Target
+
+#: ISO 8601 forms of dates, times and timestamps that PostgreSQL takes whatever its DateStyle.
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+ISO_TIME = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]" + ISO_TIME[:-1] + r")?$"
+INTEGER_RANGES = {"small": 2**15, "int": 2**31}
+
+
+@dataclass
+class ArrowBatch:
+    """A batch ready for the fast path.
+
+    :param csv: the records the screen passed, as CSV of the table's columns (may be empty).
+    :param rows: how many records ``csv`` holds.
+    :param doubtful: 1-based line numbers of the records left to the careful path.
+    """
+
+    csv: bytes
+    rows: int
+    doubtful: list[int] = field(default_factory=list)
+
+
+def arrow_schema(target: Target) -> Any:
+    """The Arrow schema of the table's columns, or None (no pyarrow, or a non-scalar column)."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return None
+    from sqlalchemy import types
+
+    fields = []
+    for name in target.known:
+        kind = target.types[name]
+        if isinstance(kind, types.Boolean):
+            arrow = pa.bool_()
+        elif isinstance(kind, types.Integer):
+            arrow = pa.int64()
+        elif isinstance(kind, types.Numeric):  # Float is a Numeric: JSON numbers are doubles
+            arrow = pa.float64()
+        elif isinstance(kind, (types.String, types.Date, types.DateTime, types.Time)):
+            arrow = pa.string()
+        else:  # json, arrays, anything else: the careful path keeps their JSON values whole
+            return None
+        fields.append(pa.field(name, arrow))
+    return pa.schema(fields)
+
+
+def arrow_batch(target: Target, schema: Any, data: bytes, lines: int) -> ArrowBatch | None:
+    """``data`` (``lines`` JSON Lines) parsed and screened, or None when Arrow cannot read it.
+
+    None (the careful path for the whole batch): a field the table lacks, a value of another JSON
+    type than its column's, a line that is no object.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+    import pyarrow.json as pj
+
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+    try:
+        table = pj.read_json(io.BytesIO(data), parse_options=options)
+    except pa.ArrowInvalid:
+        return None
+    if table.num_rows != lines:  # a blank line: row numbers would no longer be line numbers
+        return None
+    doubtful = _doubtful(target, table)
+    numbers: list[int] = []
+    if doubtful is not None and pc.any(doubtful).as_py():
+        numbers = [index + 1 for index in pc.indices_nonzero(doubtful).to_pylist()]
+        table = table.filter(pc.invert(doubtful))
+    out = io.BytesIO()
+    pcsv.write_csv(table.select(target.columns), out, pcsv.WriteOptions(include_header=False))
+    return ArrowBatch(out.getvalue(), table.num_rows, numbers)
+
+
+def _doubtful(target: Target, table: Any) -> Any:
+    """A boolean mask of the rows the database might refuse, or None when none can be doubted."""
+    import pyarrow.compute as pc
+
+    masks = [_key_doubts(target, table)]
+    masks += [_value_doubts(target.types[name], table[name]) for name in target.columns]
+    found = [mask for mask in masks if mask is not None]
+    if not found:
+        return None
+    combined = found[0]
+    for mask in found[1:]:
+        combined = pc.or_(combined, mask)
+    return combined
+
+
+def _key_doubts(target: Target, table: Any) -> Any:
+    """Rows whose key is null, empty or repeated in the batch (the careful path decides which to keep)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = table.select(target.key).columns
+    joined = keys[0]
+    if len(keys) > 1:
+        joined = pc.binary_join_element_wise(*[pc.cast(c, pa.string()) for c in keys], "\x1f")
+    bad = pc.is_null(joined)
+    for column in keys:
+        bad = pc.or_(bad, pc.is_null(column))
+        if pa.types.is_string(column.type):
+            bad = pc.or_(bad, pc.fill_null(pc.equal(column, ""), True))
+    # Not Table.group_by: it imports Arrow's query engine, and with it pandas (seconds).
+    counts = pc.value_counts(joined)
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    if len(repeated):
+        bad = pc.or_(bad, pc.is_in(joined, value_set=repeated, skip_nulls=True))
+    return bad
+
+
+def _value_doubts(kind: Any, column: Any) -> Any:
+    """Rows whose value in ``column`` the column's type (``kind``) might refuse, or None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from sqlalchemy import types
+
+    if isinstance(kind, types.Date):
+        ok = pc.and_(pc.match_substring_regex(column, ISO_DATE), _on_calendar(column))
+    elif isinstance(kind, types.DateTime):
+        ok = pc.and_(pc.match_substring_regex(column, ISO_TIMESTAMP), _on_calendar(column))
+    elif isinstance(kind, types.Time):
+        ok = pc.match_substring_regex(column, "^" + ISO_TIME)
+    elif isinstance(kind, types.String) and pa.types.is_string(column.type):
+        ok = pc.invert(pc.match_substring(column, "\x00"))  # PostgreSQL text cannot hold NUL
+        if kind.length is not None:
+            ok = pc.and_(ok, pc.less_equal(pc.utf8_length(column), kind.length))
+    elif isinstance(kind, types.Integer) and not isinstance(kind, types.BigInteger):
+        bound = INTEGER_RANGES["small" if isinstance(kind, types.SmallInteger) else "int"]
+        ok = pc.and_(pc.greater_equal(column, -bound), pc.less(column, bound))
+    elif isinstance(kind, types.Numeric) and not isinstance(kind, types.Float) and kind.precision:
+        # numeric(p, s) holds |x| < 10^(p-s) once rounded to s places (half away from zero).
+        scale = kind.scale or 0
+        bound = 10 ** (kind.precision - scale) - 10**-scale / 2
+        ok = pc.less(pc.abs(column), bound)
+    else:
+        return None
+    return pc.and_(pc.is_valid(column), pc.invert(pc.fill_null(ok, False)))
+
+
+def _on_calendar(column: Any) -> Any:
+    """True where the value's first ten characters are a real date of year 1 or later.
+
+    (Arrow's strptime rolls 2024-02-30 over to March: a round trip tells it apart. The way
+    back is a cast through date32, not strftime, which is 50 times slower.)
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    day = pc.utf8_slice_codeunits(column, 0, 10)
+    parsed = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
+    same = pc.equal(pc.cast(pc.cast(parsed, pa.date32()), pa.string()), day)
+    return pc.and_(same, pc.not_equal(pc.utf8_slice_codeunits(day, 0, 4), "0000"))

@@ -1,0 +1,120 @@
+"""The PostgreSQL fast path's client side: which records the Arrow screen leaves to the careful path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+pytest.importorskip("pyarrow")
+
+from sqlalchemy import types
+from sqlalchemy.dialects import postgresql
+
+from reliable_api.idempotency.db_upsert_arrow import arrow_batch, arrow_schema
+from reliable_api.idempotency.sql_merge import Target
+
+COLUMNS: dict[str, Any] = {
+    "id": types.Integer(),
+    "code": types.String(4),
+    "day": types.Date(),
+    "at": types.DateTime(timezone=True),
+    "small": types.SmallInteger(),
+    "price": types.Numeric(5, 2),
+    "ok": types.Boolean(),
+}
+
+
+def _target(columns: dict[str, Any] = COLUMNS, key: list[str] | None = None) -> Target:
+    key = key or ["id"]
+    values = [name for name in columns if name not in key]
+    return Target(postgresql.dialect(), "t", None, key, values, list(columns), columns)
+
+
+def _lines(records: list[Any]) -> tuple[bytes, int]:
+    return ("\n".join(json.dumps(r) for r in records) + "\n").encode(), len(records)
+
+
+def _good(i: int) -> dict[str, Any]:
+    return {
+        "id": i,
+        "code": "ab",
+        "day": "2024-02-29",
+        "at": "2024-02-29T23:59:59.5+02:00",
+        "small": 7,
+        "price": 999.99,
+        "ok": True,
+    }
+
+
+def _screen(records: list[Any], target: Target | None = None) -> Any:
+    target = target or _target()
+    return arrow_batch(target, arrow_schema(target), *_lines(records))
+
+
+def test_clean_records_all_take_the_fast_path() -> None:
+    ready = _screen([_good(i) for i in range(5)] + [{"id": 9}])  # absent fields are nulls: fine
+    assert (ready.rows, ready.doubtful) == (6, [])
+    assert ready.csv.count(b"\n") == 6
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("day", "N/A"),
+        ("day", "2024-02-30"),  # Arrow's strptime alone would roll it over to March
+        ("day", "0000-01-01"),
+        ("day", "05/01/2024"),  # PostgreSQL may take it, by DateStyle: the database decides
+        ("at", "2024-01-01T25:00:00Z"),
+        ("at", "yesterday"),
+        ("code", "abcde"),  # over varchar(4)
+        ("code", "a\u0000b"),  # PostgreSQL text cannot hold NUL
+        ("small", 40_000),
+        ("price", 1000.0),  # numeric(5, 2) holds less than 1000
+    ],
+)
+def test_a_value_the_column_may_refuse_leaves_only_its_record_to_the_careful_path(
+    field: str, value: Any
+) -> None:
+    records = [_good(i) for i in range(4)]
+    records[2][field] = value
+    ready = _screen(records)
+    assert (ready.rows, ready.doubtful) == (3, [3])
+
+
+def test_null_empty_and_repeated_keys_are_doubtful_in_every_copy() -> None:
+    target = _target({"id": types.Integer(), "region": types.Text(), "name": types.Text()}, ["id", "region"])
+    records = [
+        {"id": 1, "region": "eu", "name": "a"},
+        {"id": 1, "region": "us", "name": "b"},  # another key: fine
+        {"id": 2, "region": "eu", "name": "c"},
+        {"id": 2, "region": "eu", "name": "d"},  # repeats line 3
+        {"id": None, "region": "eu", "name": "e"},
+        {"id": 3, "region": "", "name": "f"},
+        {"id": 4, "region": None, "name": "g"},
+    ]
+    ready = _screen(records, target)
+    assert (ready.rows, ready.doubtful) == (2, [3, 4, 5, 6, 7])
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"id": 1, "nickname": "not a column"},
+        {"id": 1, "small": "seven"},  # a string where the column holds numbers
+        [1, 2],
+    ],
+)
+def test_what_arrow_cannot_read_sends_the_whole_batch_to_the_careful_path(record: Any) -> None:
+    assert _screen([_good(0), record]) is None
+
+
+def test_a_blank_line_sends_the_whole_batch_to_the_careful_path() -> None:
+    target = _target()
+    data = json.dumps(_good(1)).encode() + b"\n\n" + json.dumps(_good(2)).encode() + b"\n"
+    assert arrow_batch(target, arrow_schema(target), data, 3) is None
+
+
+def test_a_json_column_has_no_fast_path() -> None:
+    assert arrow_schema(_target({"id": types.Integer(), "doc": postgresql.JSONB()})) is None
