@@ -125,9 +125,15 @@ class ReliableOperator(BaseOperator):
         return name
 
     def recorded(self, context: Context) -> RecordedRun:
-        """The run-metrics recorder of this try (a context manager)."""
+        """The run-metrics recorder of this try (a context manager).
+
+        A try that finds no record of the try before it alerts about that one: it was killed,
+        and Airflow runs no callback for a killed try (:mod:`reliable_api.alerting.killed_tries`).
+        """
+        from reliable_api.alerting.killed_tries import alert_unrecorded_previous_try
         from reliable_api.monitoring.recorder import RecordedRun
 
+        alert_unrecorded_previous_try(context, self.on_retry_callback, self.state_conn_id)
         return RecordedRun(context, self.integration_name(context), state_conn_id=self.state_conn_id)
 
     def defer_on_long_wait(self, wait: RateLimited, defer_after: float, method_name: str = "resume") -> None:
