@@ -34,6 +34,7 @@ RAW, FAST, STAGE, REFUSED, MERGED = (
 )
 #: SQLSTATE classes of a database refusing data (22: data exception, 23: integrity violation).
 REFUSALS = ("22", "23")
+UNIQUE_VIOLATION = "23505"
 
 
 class PostgresLoader:
@@ -45,6 +46,8 @@ class PostgresLoader:
         t = target
         self.stage_select = f"SELECT {t.column_list()} FROM {t.name}"
         self.populate = f"jsonb_populate_record(NULL::{t.name}, d)"
+        #: Whether the next batch is COPYed straight into the table (None: not known yet).
+        self.direct: bool | None = None
 
     def prepare(self, batch: LineBatch) -> ArrowBatch | None:
         """The batch parsed and screened for the fast path, or None (careful path for all of it)."""
@@ -59,17 +62,12 @@ class PostgresLoader:
             return self._careful(cursor, batch.data)
         outcome = BatchOutcome()
         if ready.rows:
-            cursor.execute("SAVEPOINT rapi_fast")
             try:
-                cursor.execute(f"CREATE TEMP TABLE {FAST} ON COMMIT DROP AS {self.stage_select} WITH NO DATA")
-                _copy(cursor, f"COPY {FAST} ({self.target.column_list()}) FROM STDIN (FORMAT csv)", ready.csv)
-                outcome.inserted, outcome.updated = self._merge(cursor, FAST)
-                cursor.execute("RELEASE SAVEPOINT rapi_fast")
+                outcome.inserted, outcome.updated = self._fast(cursor, ready)
             except Exception as error:
                 if not _is_refusal(error):
                     raise
-                cursor.execute("ROLLBACK TO SAVEPOINT rapi_fast")  # a value the screen let through
-                return self._careful(cursor, batch.data)
+                return self._careful(cursor, batch.data)  # a value the screen let through
         if ready.doubtful:
             lines = batch.split()
             numbered = b"".join(b"%d\x02%s\n" % (n, lines[n - 1]) for n in ready.doubtful)
@@ -78,6 +76,42 @@ class PostgresLoader:
             outcome.updated += careful.updated
             outcome.duplicates, outcome.refused = careful.duplicates, careful.refused
         return outcome
+
+    def _fast(self, cursor: Any, ready: ArrowBatch) -> tuple[int, int]:
+        """(inserted, updated) by the screened records; a refusal leaves nothing of them behind.
+
+        While every record of the run so far was new (a first load, an append), ``COPY`` goes
+        straight into the table: its unique key refuses a row that exists after all, and only
+        then does the batch take the stage and the merge (ADR 0028).
+        """
+        columns = self.target.column_list()
+        if self.direct is None:  # the run's first batch: an empty table has nothing to merge with
+            cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {self.target.name})")
+            self.direct = bool(cursor.fetchone()[0])
+        if self.direct:
+            cursor.execute("SAVEPOINT rapi_direct")
+            try:
+                _copy(cursor, f"COPY {self.target.name} ({columns}) FROM STDIN (FORMAT csv)", ready.csv)
+                cursor.execute("RELEASE SAVEPOINT rapi_direct")
+                return ready.rows, 0
+            except Exception as error:
+                if not _is_refusal(error):
+                    raise
+                cursor.execute("ROLLBACK TO SAVEPOINT rapi_direct")
+                if _sqlstate(error) != UNIQUE_VIOLATION:
+                    raise
+        cursor.execute("SAVEPOINT rapi_fast")
+        try:
+            cursor.execute(f"CREATE TEMP TABLE {FAST} ON COMMIT DROP AS {self.stage_select} WITH NO DATA")
+            _copy(cursor, f"COPY {FAST} ({columns}) FROM STDIN (FORMAT csv)", ready.csv)
+            inserted, updated = self._merge(cursor, FAST)
+            cursor.execute("RELEASE SAVEPOINT rapi_fast")
+        except Exception as error:
+            if _is_refusal(error):
+                cursor.execute("ROLLBACK TO SAVEPOINT rapi_fast")
+            raise
+        self.direct = inserted == ready.rows
+        return inserted, updated
 
     def _merge(self, cursor: Any, stage: str) -> tuple[int, int]:
         t = self.target
@@ -242,6 +276,9 @@ def _copy(cursor: Any, sql: str, data: bytes) -> None:
         stream.write(data)
 
 
+def _sqlstate(error: Exception) -> str:
+    return str(getattr(error, "sqlstate", None) or getattr(error, "pgcode", None) or "")
+
+
 def _is_refusal(error: Exception) -> bool:
-    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None) or ""
-    return str(code)[:2] in REFUSALS
+    return _sqlstate(error)[:2] in REFUSALS

@@ -105,6 +105,27 @@ def test_rows_the_table_refuses_are_set_aside_row_by_row(engine: Engine, table: 
     assert _names(engine, table) == {1: "one, renamed", 4: "four"}
 
 
+def test_a_row_the_table_refuses_on_a_first_load_is_set_aside(engine: Engine, table: str) -> None:
+    # On PostgreSQL a first load COPYs straight into the empty table: the CHECK stops that COPY.
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"CREATE TABLE {table} (id integer PRIMARY KEY, name text, score integer CHECK (score >= 0))"
+        )
+    records = [{"id": i, "name": f"n{i}", "score": -1 if i == 6 else i} for i in range(10)]
+    result = upsert_records(engine, table, records, key=["id"])
+    assert (result.inserted, [r.error.record_key for r in result.rejected]) == (9, ["6"])
+    assert sorted(_names(engine, table)) == [i for i in range(10) if i != 6]
+
+
+def test_a_batch_that_meets_existing_keys_after_new_ones_is_merged(engine: Engine, table: str) -> None:
+    # Two batches of new keys (COPYed straight in on PostgreSQL), then one whose keys exist.
+    records = _good(20) + [{**r, "name": "renamed"} if r["id"] % 2 else r for r in _good(10, start=5)]
+    result = upsert_records(engine, table, records, key=["id"], create=SCHEMA, batch_size=10)
+    assert result.counts() == {"inserted": 20, "updated": 5, "unchanged": 5, "duplicates": 0, "rejected": 0}
+    names = _names(engine, table)
+    assert [i for i, name in sorted(names.items()) if name == "renamed"] == [5, 7, 9, 11, 13]
+
+
 def test_staged_parts_load_in_batches_and_rerun_writes_nothing(
     engine: Engine, table: str, tmp_path: Path
 ) -> None:
