@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -115,3 +116,33 @@ def test_fail_lists_from_the_command_line(make_sandbox: Callable[..., SandboxSer
     assert httpx.get(f"{server.url}/v1/contacts/con_000002").status_code == 404
     assert httpx.get(f"{server.url}/v1/contacts/con_000001").status_code == 200
     assert server.configure()["fail_404"] == ["con_000002"]
+
+
+def test_refused_shares_refuse_the_same_keys_for_good(sandbox: SandboxServer, api: httpx.Client) -> None:
+    sandbox.configure(fail_404_share=0.5, fail_422_share=0.5)
+    emails = [f"share{n}@example.com" for n in range(20)]
+    first = [api.post("/v1/contacts", json={"email": email}).status_code for email in emails]
+    assert set(first) == {404, 422}
+    again = [api.post("/v1/contacts", json={"email": email.upper()}).status_code for email in emails]
+    assert again == first
+    batch = api.post("/v1/contacts/batch", json={"records": [{"email": e} for e in emails]}).json()
+    assert [result["status"] for result in batch["results"]] == first
+
+    sandbox.configure(fail_404_share=0.0, fail_422_share=0.0)
+    assert api.post("/v1/contacts", json={"email": emails[0]}).status_code == 201
+
+
+def test_a_429_starts_a_burst_of_429s_with_retry_after(sandbox: SandboxServer, api: httpx.Client) -> None:
+    sandbox.configure(p_429=1.0, burst_429_seconds=0.5)
+    started = api.get("/v1/contacts/con_000001")
+    assert (started.status_code, started.headers["Retry-After"]) == (429, "1")
+    sandbox.configure(p_429=0.0)  # no new burst: the requests below meet the one started
+    during = api.get("/v1/contacts/con_000002")
+    assert (during.status_code, during.headers["Retry-After"]) == (429, "1")
+    time.sleep(float(during.headers["Retry-After"]))  # what a client honouring it does
+    assert api.get("/v1/contacts/con_000002").status_code == 200
+    stats = sandbox.stats()
+    assert stats["faults_injected"] == {"429": 1}  # one burst, counted once
+    assert stats["rate_limited"] == 2
+    assert stats["retry_after_promises"] == 2
+    assert stats["early_requests_after_retry_after"] == 1  # the request sent into the burst on purpose

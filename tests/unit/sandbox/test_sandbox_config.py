@@ -22,6 +22,13 @@ from reliable_api.testing.sandbox.config import ConfigError, SandboxConfig
         ({"p_500": 1.5}, "p_500 must be between 0 and 1, got 1.5"),
         ({"p_reset": -0.1}, "p_reset must be between 0 and 1, got -0.1"),
         ({"p_500": 0.6, "p_503": 0.6}, "p_500 + p_503 must add up to <= 1, got 1.2"),
+        ({"p_429": 0.5, "p_slow": 0.6}, "p_slow + p_429 must add up to <= 1, got 1.1"),
+        ({"burst_429_seconds": 0}, "burst_429_seconds must be >= 0.001, got 0"),
+        ({"fail_422_share": 2}, "fail_422_share must be between 0 and 1, got 2"),
+        (
+            {"fail_404_share": 0.7, "fail_422_share": 0.4},
+            "fail_404_share + fail_422_share must add up to <= 1, got 1.1",
+        ),
         ({"rate": "fast"}, "rate must be of type float, got 'fast'"),
         ({"burst": 2.5}, "burst must be of type int, got 2.5"),
         ({"burst": True}, "burst must be of type int, got True"),

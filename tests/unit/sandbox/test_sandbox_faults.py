@@ -8,7 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reliable_api.testing.sandbox.config import SandboxConfig
-from reliable_api.testing.sandbox.faults import Fault, FaultPlan, fault_draw, request_identity
+from reliable_api.testing.sandbox.faults import (
+    Fault,
+    FaultPlan,
+    fault_draw,
+    refused_status,
+    request_identity,
+)
 
 FAULTY = SandboxConfig(
     seed=11,
@@ -20,6 +26,7 @@ FAULTY = SandboxConfig(
     p_malformed=0.1,
     p_lost_502=0.1,
     p_lost_stall=0.1,
+    p_429=0.1,
 )
 
 
@@ -57,7 +64,7 @@ def test_frequencies_follow_the_probabilities() -> None:
     plan = FaultPlan()
     counts = Counter(plan.decide(FAULTY, f"request {n}") for n in range(60_000))
     for fault in Fault:
-        expected = 0.2 if fault is Fault.NONE else 0.1
+        expected = 0.1  # each fault, and none for the rest
         assert abs(counts[fault] / 60_000 - expected) < 0.01, fault
 
 
@@ -89,3 +96,18 @@ def test_identity_prefers_the_idempotency_key_then_natural_keys() -> None:
 def test_identity_ignores_query_parameter_order() -> None:
     first = request_identity("GET", "/v1/contacts", [("page", "2"), ("per_page", "10")], None, None)
     assert first == request_identity("GET", "/v1/contacts", [("per_page", "10"), ("page", "2")], None, None)
+
+
+def test_refused_keys_follow_the_shares_and_stay_refused() -> None:
+    config = SandboxConfig(seed=5, fail_404_share=0.01, fail_422_share=0.02)
+    keys = [f"user{n:05d}@example.com" for n in range(20_000)]
+    statuses = Counter(refused_status(config, key) for key in keys)
+    assert abs(statuses[404] / len(keys) - 0.01) < 0.003
+    assert abs(statuses[422] / len(keys) - 0.02) < 0.004
+    assert [refused_status(config, key) for key in keys] == [refused_status(config, key) for key in keys]
+    other_seed = dataclasses.replace(config, seed=6)
+    assert [refused_status(config, k) for k in keys] != [refused_status(other_seed, k) for k in keys]
+
+
+def test_no_shares_refuse_nothing() -> None:
+    assert {refused_status(SandboxConfig(), f"user{n}@example.com") for n in range(1000)} == {None}

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from reliable_api.testing.sandbox.config import SandboxConfig
 from reliable_api.testing.sandbox.data import TIMESTAMP_FORMAT, Record
 from reliable_api.testing.sandbox.errors import ApiError, invalid, not_found
+from reliable_api.testing.sandbox.faults import refused_status
 from reliable_api.testing.sandbox.pagination import paginate
 from reliable_api.testing.sandbox.state import SandboxState
 from reliable_api.testing.sandbox.store import Collection, ResourceSpec, normalize_key
@@ -79,6 +80,8 @@ def parse_since(raw: str | None) -> str | None:
 def check_forced_failure(config: SandboxConfig, spec: ResourceSpec, record: Mapping[str, object]) -> None:
     """Fail permanently for records named in ``--fail-404`` / ``--fail-422`` (by id or natural key).
 
+    So do records whose natural key falls in ``--fail-404-share`` / ``--fail-422-share``.
+
     :raises ApiError: the configured 404 or 422.
     """
     fail_404 = {normalize_key(item) for item in config.fail_404}
@@ -91,6 +94,11 @@ def check_forced_failure(config: SandboxConfig, spec: ResourceSpec, record: Mapp
             raise not_found(f"record {value!r} is not found (fail_404)")
         if value in fail_422:
             raise invalid(name, f"{name} {value!r} is rejected (fail_422)")
+        shared = None if name == "id" else refused_status(config, value)
+        if shared == 404:
+            raise not_found(f"record {value!r} is not found (fail_404_share)")
+        if shared == 422:
+            raise invalid(name, f"{name} {value!r} is rejected (fail_422_share)")
 
 
 def _check_natural_keys(spec: ResourceSpec, fields: Record) -> None:

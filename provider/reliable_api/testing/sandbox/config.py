@@ -29,7 +29,10 @@ FAULT_PROBABILITIES = (
     "p_malformed",
     "p_lost_502",
     "p_lost_stall",
+    "p_429",
 )
+#: Shares of natural keys the sandbox refuses for good (a record the API will never accept).
+REFUSED_SHARES = ("fail_404_share", "fail_422_share")
 
 #: CLI flags that are not simply the field name with dashes.
 CLI_FLAGS = {"api_keys": "--api-key"}
@@ -117,11 +120,26 @@ class SandboxConfig:
             "probability of serving a request, then holding the answer --slow-seconds and sending 504"
         ),
     )
+    p_429: float = field(
+        default=0.0,
+        metadata=_help(
+            "probability of a 429 that starts a burst: --burst-429-seconds of 429s for the client"
+        ),
+    )
+    burst_429_seconds: float = field(
+        default=2.0, metadata=_help("how long a burst of 429s (with Retry-After) lasts")
+    )
     fail_404: tuple[str, ...] = field(
         default=(), metadata=_help("ids or natural keys that always get 404 (comma-separated)")
     )
     fail_422: tuple[str, ...] = field(
         default=(), metadata=_help("ids or natural keys that always get 422 (comma-separated)")
+    )
+    fail_404_share: float = field(
+        default=0.0, metadata=_help("share of natural keys that always get 404, chosen by the seed")
+    )
+    fail_422_share: float = field(
+        default=0.0, metadata=_help("share of natural keys that always get 422, chosen by the seed")
     )
 
     def __post_init__(self) -> None:
@@ -130,6 +148,7 @@ class SandboxConfig:
         _at_least(self, "rate", 0)
         _at_least(self, "burst", 1)
         _at_least(self, "slow_seconds", 0)
+        _at_least(self, "burst_429_seconds", 0.001)
         _one_of(self, "retry_after_format", RETRY_AFTER_FORMATS)
         _one_of(self, "legacy_reset", LEGACY_RESET_FORMATS)
         _at_least(self, "token_lifetime", 0.001)
@@ -137,15 +156,10 @@ class SandboxConfig:
         _at_least(self, "quota", 0)
         _at_least(self, "quota_period", 0.001)
         _one_of(self, "quota_headers", QUOTA_HEADER_STYLES)
-        for name in FAULT_PROBABILITIES:
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise ConfigError(name, problem=f"must be between 0 and 1, got {value:g}")
-        # The faults share one uniform draw per request, so their probabilities must fit in [0, 1].
-        chosen = [name for name in FAULT_PROBABILITIES if getattr(self, name)]
-        total = math.fsum(getattr(self, name) for name in chosen)
-        if total > 1 + 1e-9:
-            raise ConfigError(*chosen, problem=f"must add up to <= 1, got {total:g}")
+        # The faults share one uniform draw per request (the refusals one per natural key), so
+        # the probabilities of each group must fit in [0, 1].
+        _shares(self, FAULT_PROBABILITIES)
+        _shares(self, REFUSED_SHARES)
         # List options travel as comma-separated CLI values, so an item cannot hold a comma.
         for name in ("api_keys", "fail_404", "fail_422"):
             if any(not item or "," in item for item in getattr(self, name)):
@@ -218,6 +232,17 @@ def _at_least(config: SandboxConfig, name: str, minimum: float) -> None:
     value = getattr(config, name)
     if value < minimum:
         raise ConfigError(name, problem=f"must be >= {minimum:g}, got {value:g}")
+
+
+def _shares(config: SandboxConfig, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not 0 <= value <= 1:
+            raise ConfigError(name, problem=f"must be between 0 and 1, got {value:g}")
+    chosen = [name for name in names if getattr(config, name)]
+    total = math.fsum(getattr(config, name) for name in chosen)
+    if total > 1 + 1e-9:
+        raise ConfigError(*chosen, problem=f"must add up to <= 1, got {total:g}")
 
 
 def _one_of(config: SandboxConfig, name: str, choices: tuple[str, ...]) -> None:

@@ -35,6 +35,7 @@ class Fault(enum.Enum):
     MALFORMED = "malformed"
     LOST_502 = "lost_502"
     LOST_STALL = "lost_stall"
+    BURST_429 = "429"
 
 
 #: Faults that serve the request (a create commits) and lose its answer: what a client cannot tell
@@ -101,3 +102,22 @@ class FaultPlan:
             if draw < threshold:
                 return Fault(option.removeprefix("p_"))
         return Fault.NONE
+
+
+def refused_status(config: SandboxConfig, natural_key: str) -> int | None:
+    """404 or 422 when ``natural_key`` falls in ``fail_404_share`` / ``fail_422_share``, else ``None``.
+
+    One draw per key and seed, whatever the request: a refused record is refused for good, as a
+    record that breaks an API's own rules is.
+
+    :param config: the seed and the shares.
+    :param natural_key: the key as the store compares it (``normalize_key``).
+    """
+    if not (config.fail_404_share or config.fail_422_share):
+        return None
+    draw = fault_draw(config.seed, f"refused\x1f{natural_key}", 0)
+    if draw < config.fail_404_share:
+        return 404
+    if draw < config.fail_404_share + config.fail_422_share:
+        return 422
+    return None

@@ -1,7 +1,8 @@
 """What sits in front of the ``/v1`` routes, as an API gateway would: an ASGI middleware.
 
 For each ``/v1`` request, in this order: count it, authenticate, rate limit (429 or headers on the
-way out), decide its fault, honour its Idempotency-Key, then let the FastAPI routes serve it.
+way out), refuse it during a burst of 429s, decide its fault (which may start such a burst),
+honour its Idempotency-Key, then let the FastAPI routes serve it.
 ``/_sandbox`` requests pass straight through: they are never limited, faulted or counted.
 
 It is pure ASGI and the outermost layer, because a connection reset needs the server's own
@@ -27,6 +28,7 @@ from reliable_api.testing.sandbox.headers import rate_limit_headers, retry_after
 from reliable_api.testing.sandbox.idempotency import StoredResponse, request_fingerprint
 from reliable_api.testing.sandbox.oauth import TokenIssuer
 from reliable_api.testing.sandbox.quota import vendor_quota_headers
+from reliable_api.testing.sandbox.ratelimit import NANOS
 from reliable_api.testing.sandbox.state import SandboxState
 from reliable_api.testing.sandbox.store import RESOURCES
 
@@ -227,13 +229,28 @@ class Gateway:
         if decision.allowed:
             state.stats.admitted()
             return _raw(headers) + quota
-        if config.retry_after:
-            header = retry_after(
-                decision.retry_after, http_date=config.retry_after_format == "http-date", now=now
-            )
-            headers.append(("Retry-After", header.value))
-            state.stats.promise(client, header.promised_wait)
+        headers += self._retry_after(client, decision.retry_after)
         raise ApiError(429, "rate_limited", "too many requests", headers=headers)
+
+    def _retry_after(self, client: str, wait: float) -> list[tuple[str, str]]:
+        """The ``Retry-After`` header of a 429 that asks ``client`` to wait ``wait`` s (if sent)."""
+        state, config = self.state, self.state.config
+        if not config.retry_after:
+            return []
+        header = retry_after(wait, http_date=config.retry_after_format == "http-date", now=state.wall())
+        state.stats.promise(client, header.promised_wait)
+        return [("Retry-After", header.value)]
+
+    def _refuse_in_burst(self, client: str) -> None:
+        """Answer 429 while ``client`` is in a burst of 429s (``p_429``), as an API under load does.
+
+        :raises ApiError: the 429, with the rest of the burst as Retry-After.
+        """
+        state = self.state
+        left = (state.bursts_429.get(client, 0) - state.monotonic()) / NANOS
+        if left > 0:
+            headers = self._retry_after(client, left)
+            raise ApiError(429, "rate_limited", "too many requests (a burst of 429s)", headers=headers)
 
     def _count_quota(self, client: str) -> RawHeaders:
         """Count the call against the client's quota: its vendor headers, or a 429 when spent.
@@ -247,12 +264,7 @@ class Gateway:
         headers = vendor_quota_headers(config.quota_headers, used=used, quota=config.quota)
         if used <= config.quota:
             return _raw(headers)
-        if config.retry_after:
-            header = retry_after(
-                ends_in, http_date=config.retry_after_format == "http-date", now=state.wall()
-            )
-            headers.append(("Retry-After", header.value))
-            state.stats.promise(client, header.promised_wait)
+        headers += self._retry_after(client, ends_in)
         raise ApiError(429, "quota_exceeded", f"the quota of {config.quota} calls is spent", headers=headers)
 
     async def _serve(
@@ -260,6 +272,7 @@ class Gateway:
     ) -> None:
         """Inject the request's fault, or run it (under its Idempotency-Key, if any)."""
         state, config = self.state, self.state.config
+        self._refuse_in_burst(client)
         body = await read_body(receive)
         # Creates and batches are the POST routes; the header means nothing elsewhere.
         key = headers.get("idempotency-key") if config.idempotency and scope["method"] == "POST" else None
@@ -268,6 +281,9 @@ class Gateway:
         fault = state.faults.decide(config, identity)
         if fault is not Fault.NONE:
             state.stats.faults[fault.value] += 1
+        if fault is Fault.BURST_429:
+            state.bursts_429[client] = state.monotonic() + round(config.burst_429_seconds * NANOS)
+            self._refuse_in_burst(client)
         if fault in FAULT_RESPONSES:
             status, content_type, fault_body = FAULT_RESPONSES[fault]
             await send_response(send, status, fault_body, [(b"content-type", content_type)])

@@ -81,6 +81,8 @@ class SandboxState:
         self.faults = FaultPlan()
         self.stats = Stats(monotonic=self.monotonic, wall=self.wall)
         self.webhooks: dict[str, list[Webhook]] = {}
+        #: client -> monotonic nanoseconds at which its burst of 429s (``p_429``) ends
+        self.bursts_429: dict[str, int] = {}
 
     def _new_limiter(self) -> GcraLimiter | None:
         if self.config.rate == 0:
