@@ -141,11 +141,11 @@ def _config() -> Any:
 def _readable(read: Any) -> Any:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from reliable_api.exceptions import ConfigurationError
+    from reliable_api.exceptions import ConfigurationError, TransientError
 
     try:
         return read()
-    except (SQLAlchemyError, ConfigurationError, OSError) as error:
+    except (SQLAlchemyError, ConfigurationError, TransientError, OSError) as error:  # a lost connection
         detail = (
             f"the state DB cannot be read ({type(error).__name__}): integration health is unknown, "
             "not fine. Check the reliable_api_state connection and that the database is up."

@@ -17,12 +17,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 from reliable_api.defaults import STATE_CONN_ID, provider_home
-from reliable_api.exceptions import ConfigurationError
+from reliable_api.exceptions import ConfigurationError, TransientError
 from reliable_api.state.dialect import is_mysql
 from reliable_api.state.schema import ensure_schema
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
+    from sqlalchemy.engine import ExceptionContext
 
 #: The Airflow connection of the state DB unless an operator names another.
 DEFAULT_STATE_CONN_ID = STATE_CONN_ID
@@ -61,6 +62,7 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(parsed, pool_pre_ping=True, **options)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "handle_error", _lost_state_db)
     ensure_schema(engine)
     return engine
 
@@ -172,6 +174,19 @@ def _mysql_url(conn: Connection) -> str:
         query={"charset": "utf8mb4"},
     )
     return url.render_as_string(hide_password=False)
+
+
+def _lost_state_db(context: ExceptionContext) -> None:
+    """A connection lost mid-use is a :class:`TransientError` naming the state DB.
+
+    The driver's own words ("server closed the connection unexpectedly") name no database, and a
+    task talks to several (the state DB, a warehouse, the API's limiter). A failed connect already
+    names host, port and database; a lost connection found by the pool's pre-ping is reconnected.
+    """
+    if context.is_disconnect and not context.is_pre_ping:
+        where = context.engine.url.render_as_string(hide_password=True) if context.engine else "?"
+        reason = str(context.original_exception).strip().split("\n", 1)[0]
+        raise TransientError(f"the state DB at {where} went away: {reason}") from context.sqlalchemy_exception
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
