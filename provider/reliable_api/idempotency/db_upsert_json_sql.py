@@ -30,6 +30,8 @@ class JsonSqlLoader:
 
     #: The driver's placeholder for a bound parameter.
     param = "?"
+    #: What :meth:`json_type` calls a string.
+    string_type = "text"
     temporary = "TEMP"
     #: How a temporary table is dropped (SQLite has no DROP TEMP; its temp tables live in "temp").
     drop = "DROP TABLE IF EXISTS temp.{}"
@@ -82,8 +84,6 @@ class JsonSqlLoader:
             f"CREATE {self.temporary} TABLE {STAGE} AS SELECT 0 AS {LINE}, {t.column_list()} "
             f"FROM {t.name} WHERE 1 = 0"
         )
-        connection.exec_driver_sql(self.index_sql(STAGE, [LINE]))
-        connection.exec_driver_sql(self.index_sql(STAGE, t.key))
         extract = ", ".join(self.extract(name) for name in t.columns)
         self._each_row(
             connection,
@@ -94,6 +94,8 @@ class JsonSqlLoader:
             self.source,
             "n",
         )
+        # Built once over the filled stage (cheaper than kept up row by row): repeated keys use it.
+        connection.exec_driver_sql(self.index_sql(STAGE, t.key))
         outcome = BatchOutcome(duplicates=self._drop_duplicates(connection))
         connection.exec_driver_sql(t.unchanged_rows(STAGE))
         existing = int(connection.exec_driver_sql(t.existing_rows(STAGE)).scalar_one())
@@ -122,34 +124,31 @@ class JsonSqlLoader:
     def _refusals(self) -> str:
         """One ``INSERT INTO REFUSED`` of every raw line that is no record with a usable key.
 
-        Each line gets a code in one pass of cheap tests; only refused lines get a message.
+        Each line gets a code in one pass of cheap tests (the first that fails; one JSON type
+        lookup per key field), and only refused lines get a message.
         """
-        checks = [  # (test, code, reason, message)
-            (
-                f"coalesce({self.json_type('$')}, '') <> 'object'",
-                "r",
-                "not_a_record",
-                "'not a record (a JSON object)'",
-            )
-        ]
+        tests = [f"CASE WHEN coalesce({self.json_type('$')}, '') <> 'object' THEN 'r' END"]
+        outcomes = [("r", "not_a_record", "'not a record (a JSON object)'")]
         for index, name in enumerate(self.target.key):
-            kind = self.json_type(f"$.{name}")
-            missing = f"{kind} IS NULL OR {kind} = 'null' OR {self.extract(name)} = ''"
+            missing, invalid = f"m{index}", f"i{index}"
+            tests.append(
+                f"CASE coalesce({self.json_type(f'$.{name}')}, 'null') WHEN 'null' THEN '{missing}' "
+                f"WHEN 'object' THEN '{invalid}' WHEN 'array' THEN '{invalid}' "
+                f"WHEN '{self.string_type}' THEN CASE WHEN {self.extract(name)} = '' THEN '{missing}' END END"
+            )
             text = f"'record has no value for natural key field ''{name}'''"
-            checks.append((missing, f"m{index}", "missing_key", text))
-            text = f"'natural key field ''{name}'' is not a scalar'"
-            checks.append((f"{kind} IN ('object', 'array')", f"i{index}", "invalid_key", text))
+            outcomes.append((missing, "missing_key", text))
+            outcomes.append((invalid, "invalid_key", f"'natural key field ''{name}'' is not a scalar'"))
         unknown, listed = self.unknown_fields()
-        checks.append(
-            (unknown, "u", "unknown_field", self.concat("'fields the table has no column for: '", listed))
-        )
-        code = " ".join(f"WHEN {test} THEN '{code}'" for test, code, _, _ in checks)
-        reason = " ".join(f"WHEN '{code}' THEN '{why}'" for _, code, why, _ in checks)
-        message = " ".join(f"WHEN '{code}' THEN {text}" for _, code, _, text in checks)
+        tests.append(f"CASE WHEN {unknown} THEN 'u' END")
+        outcomes.append(("u", "unknown_field", self.concat("'fields the table has no column for: '", listed)))
+        reason = " ".join(f"WHEN '{code}' THEN '{why}'" for code, why, _ in outcomes)
+        message = " ".join(f"WHEN '{code}' THEN {text}" for code, _, text in outcomes)
         return (
             f"INSERT INTO {REFUSED} (n, reason, message) "
             f"SELECT n, CASE code {reason} END, CASE code {message} END "
-            f"FROM (SELECT n, doc, CASE {code} END AS code FROM {self.source}) x WHERE code IS NOT NULL"
+            f"FROM (SELECT n, doc, coalesce({', '.join(tests)}) AS code FROM {self.source}) x "
+            "WHERE code IS NOT NULL"
         )
 
     def index_sql(self, table: str, columns: list[str]) -> str:
@@ -201,6 +200,7 @@ class JsonSqlLoader:
             if not self.refused(error.orig):
                 raise
             connection.exec_driver_sql("ROLLBACK TO SAVEPOINT rapi_all")
+        connection.exec_driver_sql(self.index_sql(source, [line]))  # one lookup per row below
         numbers = (
             connection.exec_driver_sql(
                 f"SELECT {line} FROM {source} WHERE {line} NOT IN (SELECT n FROM {REFUSED}) ORDER BY {line}"

@@ -33,6 +33,7 @@ class MysqlLoader(JsonSqlLoader):
     """:class:`JsonSqlLoader` spelled for MySQL/MariaDB."""
 
     param = "%s"
+    string_type = "string"
     temporary = "TEMPORARY"
     drop = "DROP TEMPORARY TABLE IF EXISTS {}"
 

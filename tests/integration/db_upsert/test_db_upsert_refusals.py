@@ -46,6 +46,25 @@ def test_bad_records_are_rejected_by_reason_and_the_rest_loads(engine: Engine, t
     assert (len(names), names[3], names[5]) == (20, "n3", "n5")
 
 
+def test_keys_that_are_absent_empty_or_not_scalar_are_refused(engine: Engine, table: str) -> None:
+    records: list[Any] = [
+        {"name": "no id"},
+        {"id": "", "name": "empty id"},
+        {"id": {"a": 1}, "name": "object id"},
+        {"id": [1], "name": "array id"},
+        {"id": "7", "name": "a string id that casts"},
+    ]
+    result = upsert_records(engine, table, records, key=["id"], create={"id": "text", "name": "text"})
+    reasons = [(r.record["name"], r.error.reason) for r in result.rejected]
+    assert sorted(reasons) == [
+        ("array id", "invalid_key"),
+        ("empty id", "missing_key"),
+        ("no id", "missing_key"),
+        ("object id", "invalid_key"),
+    ]
+    assert _names(engine, table) == {"7": "a string id that casts"}
+
+
 def test_values_the_column_refuses_are_rejected_with_the_column(engine: Engine, table: str) -> None:
     if engine.dialect.name == "sqlite":
         pytest.skip("SQLite stores any value by affinity: it refuses none of these")
