@@ -12,8 +12,9 @@ ours' merge: no Python per record). Rows written are counted from ``pg_stat_user
 refused-values case (issue 13), ``insert_rows`` for reference, and ours against its floors on
 SQLite and MariaDB. Inputs are prepared before each clock starts.
 
-    python bench/db_upsert.py --rows 200000
-    python bench/db_upsert.py --rows 1000000 --reps 1 --other-rows 200000
+    python bench/db_upsert.py --rows 200000 --other-rows 0
+    python bench/db_upsert.py --rows 1000000 --reps 1 --other-rows 0
+    python bench/db_upsert.py --skip-postgres --other-rows 200000
 """
 
 from __future__ import annotations
@@ -257,9 +258,11 @@ def main() -> None:
     parser.add_argument(
         "--other-rows", type=int, default=200_000, help="rows for SQLite and MariaDB (0: skip)"
     )
+    parser.add_argument("--skip-postgres", action="store_true", help="only SQLite and MariaDB")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        postgres(args.rows, args.reps, args.dlt_default_max_rows, workdir)
+        if not args.skip_postgres:
+            postgres(args.rows, args.reps, args.dlt_default_max_rows, workdir)
         if args.other_rows:
             other_engines(args.other_rows, args.reps, workdir)
 
