@@ -23,8 +23,9 @@ class Aimd:
         not adaptive), and the actual gap between two sends is at least half of it wider.
     :param margin_step: a 429 of the pacing's own widens the shared interval by this share;
         0 takes every 429 for a wrong rate.
-    :param quiet: successes of a worker since its last 429 after which the next two 429s
-        without Retry-After are taken for the pacing's own, not for a wrong rate.
+    :param quiet: intervals (at the rate in force) after a slow-down within which a 429 for a
+        request sent after it means the rate is wrong; a 429 after a quiet stretch without
+        Retry-After is taken for the pacing's own.
     :raises ConfigurationError: naming the value out of range.
     """
 

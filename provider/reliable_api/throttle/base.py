@@ -178,19 +178,26 @@ def gcra_adjust(
 
 
 def gcra_confirm(
-    state: LimiterState, *, now: float, guard: float
-) -> tuple[tuple[float, float], LimiterState]:
-    """Check a request about to be sent: ``((paused_for, wait), state)``.
+    state: LimiterState, *, now: float, guard: float, share: float = 0.0
+) -> tuple[tuple[float, float, float], LimiterState]:
+    """Check a request about to be sent: ``((paused_for, wait, interval), state)``.
 
     ``paused_for`` > 0: a pause began after the slot was reserved; take a new slot after it.
-    ``wait`` > 0: the last request was sent less than ``guard`` seconds ago; wait that long and
-    confirm again. Both 0: send now; ``now`` is stored as the last send.
+    ``wait`` > 0: the last request was sent less than the guard ago; wait that long and confirm
+    again. Both 0: send now; ``now`` is stored as the last send. ``interval``: the adaptive
+    interval in force (0 when adaptive mode never set one), so the worker knows the pace its
+    request goes at.
+
+    :param guard: seconds between two sends, as the worker knew the interval when it reserved.
+    :param share: the guard is at least this share of the adaptive interval in force *now*: a
+        worker that reserved before another slowed the limit down sends at the slower pace.
     """
+    interval = state.interval or 0.0
     paused_for = max(0.0, state.paused_until - now)
-    wait = max(0.0, state.last_sent + guard - now)
+    wait = max(0.0, state.last_sent + max(guard, share * interval) - now)
     if paused_for > 0 or wait > 0:
-        return (paused_for, wait), state
-    return (0.0, 0.0), replace(state, last_sent=now)
+        return (paused_for, wait, interval), state
+    return (0.0, 0.0, interval), replace(state, last_sent=now)
 
 
 def gcra_sync(
@@ -236,8 +243,8 @@ class LimiterBackend(Protocol):
         """Apply :func:`gcra_adjust` to limit ``key``; return the interval now in force."""
         ...
 
-    def confirm(self, key: str, *, guard: float) -> tuple[float, float]:
-        """Apply :func:`gcra_confirm` to limit ``key``: ``(paused_for, wait)``, on the backend's clock."""
+    def confirm(self, key: str, *, guard: float, share: float = 0.0) -> tuple[float, float, float]:
+        """Apply :func:`gcra_confirm` to limit ``key``: ``(paused_for, wait, interval)``, by its clock."""
         ...
 
     def sync(self, key: str, *, windows: Sequence[Window], index: int, used: float) -> None:

@@ -9,7 +9,10 @@ backend shares one state, so together they keep the API's limit. Pacing is for s
   ``guard`` ago (a worker that woke late must not leave the next one early);
 - a 429 without Retry-After after a quiet stretch is the pacing's own (jitter on a busy
   machine): the shared interval widens by ``margin_step`` and the request is retried at the next
-  slot; 429s in quick succession mean the rate itself is wrong: multiplicative decrease.
+  slot. A 429 for a request sent after a slow-down (by any worker: each sees it in its next
+  reservation) means the rate itself is wrong: multiplicative decrease;
+- the guard is also a share of the interval in force when the request is confirmed, so a slot
+  reserved before a slow-down goes at the slower pace.
 
 Adaptive mode moves the shared rate by what the API answers:
 
@@ -45,10 +48,6 @@ RESET_UNCERTAINTY = 2.0
 
 # How many times per increase_cooldown a worker asks the backend whether a probe up is due.
 _PROBE_ASKS = 4
-
-# 429s without Retry-After since a quiet stretch that are taken for the pacing's own (jitter
-# comes in clusters on a busy machine); the next one means the rate is wrong.
-_OWN_STREAK = 2
 
 # Intervals closer than this (relatively) are the same: 1/50 from a header vs. 0.02 configured.
 _SAME = 1e-9
@@ -113,8 +112,8 @@ class SharedRateLimiter:
         )
         self._interval = self._floor
         self._last_probe = -math.inf
-        self._since_429 = aimd.quiet
-        self._streak = 0
+        # When this worker last saw the limit slow down (its own 429s, or in a reservation).
+        self._slowed_at = -math.inf
         self._siblings: dict[str, SharedRateLimiter] = {}
         self._warned: set[tuple[str, float]] = set()
         self.throttled_seconds = 0.0
@@ -167,6 +166,7 @@ class SharedRateLimiter:
             reservation = self.backend.reserve(
                 self.key, windows=self._paced, cost=cost, max_wait=max_wait - waited
             )
+            self._seen(reservation.interval)
             self._interval = reservation.interval
             if not reservation.granted:
                 raise self._no_slot(reservation.wait, reservation.window, max_wait)
@@ -184,10 +184,13 @@ class SharedRateLimiter:
     def _confirm(self) -> tuple[bool, float]:
         """Hold the request until the last send is a guard ago: ``(paused, seconds waited)``."""
         # Requests of a burst go at once; the guard is for limits that refuse them.
-        guard = self._interval * (1 - self.aimd.margin / 2) if self.burst == 1 else 0.0
+        share = 1 - self.aimd.margin / 2 if self.burst == 1 else 0.0
         waited = 0.0
         while True:
-            paused_for, wait = self.backend.confirm(self.key, guard=guard)
+            paused_for, wait, interval = self.backend.confirm(
+                self.key, guard=self._interval * share, share=share
+            )
+            self._seen(interval)
             if paused_for > 0:
                 return True, waited
             if wait <= 0:
@@ -195,6 +198,12 @@ class SharedRateLimiter:
             self._sleep(wait)
             waited += wait
             self.throttled_seconds += wait
+
+    def _seen(self, interval: float) -> None:
+        """Note the interval in force as the backend answered, and when it last slowed down."""
+        if interval > self._interval * (1 + _SAME):
+            self._slowed_at = self._monotonic()
+            self._interval = interval
 
     def _check_cost(self, cost: float) -> None:
         if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 < cost < math.inf:
@@ -266,15 +275,13 @@ class SharedRateLimiter:
             non-positive or non-finite values set no pause.
         :param policy_interval: seconds per request by the API's announced policy, when known.
         """
-        if self._since_429 >= self.aimd.quiet:
-            self._streak = 0
-        self._streak += 1
-        self._since_429 = 0
-        # The pacing's own: no Retry-After, no policy, and at most two 429s since a quiet stretch.
+        # The pacing's own: no Retry-After, no policy, and no slow-down seen within a quiet
+        # stretch (a request sent after one and still refused says the rate is wrong).
+        now = self._monotonic()
         own = (
             retry_after is None
             and policy_interval is None
-            and self._streak <= _OWN_STREAK
+            and now - self._slowed_at >= self.aimd.quiet * self._interval
             and self.aimd.margin_step > 0
         )
         if _usable(retry_after):
@@ -290,9 +297,14 @@ class SharedRateLimiter:
         target = self._target(policy_interval)
         factor = 1 + self.aimd.margin_step if own else 1 / self.aimd.decrease
         slower = max(target, self._interval * factor)
-        self._interval = self.backend.adjust(
-            self.key, interval=slower, factor=1.0, ceiling=self._ceiling(target), cooldown=0.0
+        before, self._interval = (
+            self._interval,
+            self.backend.adjust(
+                self.key, interval=slower, factor=1.0, ceiling=self._ceiling(target), cooldown=0.0
+            ),
         )
+        if self._interval > before * (1 + _SAME):
+            self._slowed_at = now
 
     def on_success(
         self,
@@ -311,7 +323,6 @@ class SharedRateLimiter:
             the header rounds up to whole seconds, and honouring a ``reset`` of 1 in full
             would cap a 50/s API with burst 1 (always ``remaining = 0``) at 1 request per second.
         """
-        self._since_429 += 1
         if not self.adaptive:
             return
         if remaining == 0 and _usable(reset_after):

@@ -63,9 +63,9 @@ class LocalBackend(ABC):
 
         return self._update(key, decide)
 
-    def confirm(self, key: str, *, guard: float) -> tuple[float, float]:
+    def confirm(self, key: str, *, guard: float, share: float = 0.0) -> tuple[float, float, float]:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.confirm`."""
-        return self._update(key, lambda state, now: gcra_confirm(state, now=now, guard=guard))
+        return self._update(key, lambda state, now: gcra_confirm(state, now=now, guard=guard, share=share))
 
     def sync(self, key: str, *, windows: Sequence[Window], index: int, used: float) -> None:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.sync`."""

@@ -96,13 +96,16 @@ BEGIN{_LOCK_ROW}
   RETURN adjusted;
 END $$;
 
+DROP FUNCTION IF EXISTS {TABLE}_confirm(text, float8);
 CREATE OR REPLACE FUNCTION {TABLE}_confirm(
-  p_key text, guard float8, OUT paused_for float8, OUT wait float8
+  p_key text, guard float8, share float8, OUT paused_for float8, OUT wait float8,
+  OUT current_interval float8
 ) LANGUAGE plpgsql AS $$
 DECLARE r {TABLE}; t_now float8;
 BEGIN{_LOCK_ROW}
+  current_interval := COALESCE(r.emission_interval, 0);
   paused_for := GREATEST(0, r.paused_until - t_now);
-  wait := GREATEST(0, r.last_sent + guard - t_now);
+  wait := GREATEST(0, r.last_sent + GREATEST(guard, share * current_interval) - t_now);
   IF paused_for = 0 AND wait = 0 THEN
     UPDATE {TABLE} SET last_sent = t_now WHERE key = p_key;
   END IF;
@@ -221,10 +224,11 @@ class PostgresBackend:
         sql = f"SELECT {TABLE}_adjust(%s, %s, %s, %s, %s)"
         return float(self._call(sql, key, interval, factor, ceiling, cooldown)[0])
 
-    def confirm(self, key: str, *, guard: float) -> tuple[float, float]:
+    def confirm(self, key: str, *, guard: float, share: float = 0.0) -> tuple[float, float, float]:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.confirm`."""
-        paused_for, wait = self._call(f"SELECT * FROM {TABLE}_confirm(%s, %s)", key, float(guard))
-        return float(paused_for), float(wait)
+        sql = f"SELECT * FROM {TABLE}_confirm(%s, %s, %s)"
+        paused_for, wait, interval = self._call(sql, key, float(guard), float(share))
+        return float(paused_for), float(wait), float(interval)
 
     def sync(self, key: str, *, windows: Sequence[Window], index: int, used: float) -> None:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.sync`."""

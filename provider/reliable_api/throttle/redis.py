@@ -107,11 +107,12 @@ _CONFIRM = (
     _PROLOGUE
     + """
 local paused_for = math.max(0, paused_until - now)
-local wait = math.max(0, (tonumber(stored[4]) or 0) + tonumber(ARGV[1]) - now)
-if paused_for > 0 or wait > 0 then return {num(paused_for), num(wait)} end
+local guard = math.max(tonumber(ARGV[1]), tonumber(ARGV[2]) * (adaptive or 0))
+local wait = math.max(0, (tonumber(stored[4]) or 0) + guard - now)
+if paused_for > 0 or wait > 0 then return {num(paused_for), num(wait), num(adaptive or 0)} end
 redis.call('HSET', KEYS[1], 'last_sent', num(now))
 keep(now)
-return {num(0), num(0)}
+return {num(0), num(0), num(adaptive or 0)}
 """
 )
 
@@ -196,10 +197,10 @@ class RedisBackend:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.adjust`."""
         return float(self._run(self._adjust, key, interval, factor, ceiling, cooldown))
 
-    def confirm(self, key: str, *, guard: float) -> tuple[float, float]:
+    def confirm(self, key: str, *, guard: float, share: float = 0.0) -> tuple[float, float, float]:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.confirm`."""
-        paused_for, wait = self._run(self._confirm, key, guard)
-        return float(paused_for), float(wait)
+        paused_for, wait, interval = self._run(self._confirm, key, guard, share)
+        return float(paused_for), float(wait), float(interval)
 
     def sync(self, key: str, *, windows: Sequence[Window], index: int, used: float) -> None:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.sync`."""

@@ -49,6 +49,7 @@ SCENARIO: list[tuple[str, dict[str, Any]]] = [
     ("adjust", {"interval": 1.0, "factor": 100.0, "ceiling": 8.0, "cooldown": 0.0}),  # capped
     ("adjust", {"interval": 1.0, "factor": 0.001, "ceiling": 8.0, "cooldown": 0.0}),  # floored
     ("adjust", {"interval": 3.0, "factor": 1.0, "ceiling": 3.0, "cooldown": 0.0}),  # a slower policy
+    ("confirm", {"guard": 0.5, "share": 0.5}),  # guarded by half the adaptive 3 s in force
     ("reserve", {**ONE, "max_wait": math.inf}),
     ("state", {}),
 ]
@@ -82,21 +83,22 @@ def test_the_scenario_exercises_every_decision() -> None:
         (True, 1.0, 1.0, 0),
         (True, 20.0, 1.0, 1),
         (False, 40.0, 1.0, 1),
-        (0.0, 0.0),
-        (0.0, 0.5),
+        (0.0, 0.0, 0.0),
+        (0.0, 0.5, 0.0),
         None,
         (True, 20.0, 1.0, 0),
         None,
         None,
         (False, 30.0, 1.0, -1),
         (True, 30.0, 1.0, -1),
-        (30.0, 0.0),
+        (30.0, 0.0, 0.0),
         2.0,
         2.0,
         (True, 30.0, 2.0, -1),
         8.0,
         1.0,
         3.0,
+        (30.0, 1.5, 3.0),
         (True, 30.0, 3.0, -1),
         (6.0, 30.0, 3.0, -30.0),
     ]

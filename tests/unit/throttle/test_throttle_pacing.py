@@ -75,14 +75,67 @@ def test_a_lone_429_after_a_quiet_stretch_widens_the_margin_a_little(
     assert worker.interval == pytest.approx(0.051 * 1.02)
 
 
-def test_429s_in_quick_succession_mean_the_rate_is_wrong(backend: MemoryBackend, clock: FakeClock) -> None:
+def test_a_429_for_a_request_sent_after_a_slow_down_means_the_rate_is_wrong(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
     worker = paced(backend, clock)
     worker.acquire()
-    worker.on_rate_limited(None)  # jitter comes in clusters: two are taken for the pacing's own
+    worker.on_rate_limited(None)  # the pacing's own: the margin widens by 2%
+    assert worker.interval == pytest.approx(0.051 * 1.02)
+    worker.acquire()  # sent at the wider pace, and still refused: multiplicative decrease
+    worker.on_rate_limited(None)
+    assert worker.interval == pytest.approx(0.051 * 1.02 / 0.9)
+    worker.acquire()
+    worker.on_rate_limited(None)  # each refusal at the new pace slows down again
+    assert worker.interval == pytest.approx(0.051 * 1.02 / 0.9**2)
+
+
+def test_429s_of_requests_sent_before_a_slow_down_count_once(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    one, two = paced(backend, clock), paced(backend, clock)
+    one.acquire()
+    two.acquire()  # both sent at 51 ms
+    one.on_rate_limited(None)
+    two.on_rate_limited(None)  # refused at the old pace too: the slow-down already covers it
+    assert two.interval == pytest.approx(0.051 * 1.02)
+    assert backend.state(one.key)[0].interval == pytest.approx(0.051 * 1.02)
+
+
+def test_a_slow_down_seen_in_a_reservation_makes_the_next_429_a_wrong_rate(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    one, two = paced(backend, clock), paced(backend, clock)
+    one.acquire()
+    one.on_rate_limited(None)  # one slows the limit down
+    two.acquire()  # two reserves at the slower pace, and is refused there
+    two.on_rate_limited(None)
+    assert two.interval == pytest.approx(0.051 * 1.02 / 0.9)
+
+
+def test_after_a_quiet_stretch_a_429_is_the_pacings_own_again(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    worker = paced(backend, clock)
+    worker.acquire()
+    worker.on_rate_limited(None)
+    clock.advance(Aimd().quiet * worker.interval + 0.001)
+    worker.acquire()
     worker.on_rate_limited(None)
     assert worker.interval == pytest.approx(0.051 * 1.02**2)
-    worker.on_rate_limited(None)  # the third: multiplicative decrease
-    assert worker.interval == pytest.approx(0.051 * 1.02**2 / 0.9)
+
+
+def test_the_guard_follows_a_slow_down_made_after_the_reservation(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    one, two = paced(backend, clock), paced(backend, clock)
+    one.acquire()  # sent at 0
+    reservation = backend.reserve(two.key, windows=two._paced, cost=1, max_wait=1.0)  # two's slot: +51 ms
+    backend.adjust(one.key, interval=0.1, factor=1.0, ceiling=1.0, cooldown=0.0)  # one slows to 100 ms
+    clock.advance(reservation.wait)
+    clock.sleeps.clear()
+    assert two._confirm() == (False, pytest.approx(0.1 * 0.99 - reservation.wait))
+    assert two.interval == pytest.approx(0.1)  # a 429 now would slow down from 100 ms
 
 
 def test_a_429_with_retry_after_or_a_policy_is_never_the_pacings_own(
@@ -99,8 +152,10 @@ def test_without_adaptive_a_pacing_429_still_widens_the_margin(
     worker = paced(backend, clock, adaptive=False)
     worker.on_rate_limited(None)
     assert worker.interval == pytest.approx(0.051 * 1.02)
-    worker.on_rate_limited(None)
     worker.on_rate_limited(None)  # not the pacing's own: without adaptive, the rate holds
+    assert worker.interval == pytest.approx(0.051 * 1.02)
+    clock.advance(Aimd().quiet * worker.interval + 0.001)
+    worker.on_rate_limited(None)  # after a quiet stretch, the margin widens again
     assert worker.interval == pytest.approx(0.051 * 1.02**2)
 
 
