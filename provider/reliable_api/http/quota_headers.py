@@ -47,7 +47,9 @@ class QuotaReport:
 
 QuotaParser = Callable[[Mapping[str, str]], "QuotaReport | None"]
 QUOTA_PARSERS: dict[str, QuotaParser] = {}
-_FRACTION = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+# ASCII digits only: a header is ASCII, and int() would also take '٣' or refuse '²' with its own words.
+_FRACTION = re.compile(r"\s*([0-9]{1,18})\s*/\s*([0-9]{1,18})\s*")
+_COUNT = re.compile(r"\s*([0-9]{1,18})\s*")
 
 
 def register_quota_parser(name: str, parser: QuotaParser) -> None:
@@ -105,11 +107,13 @@ def hubspot(headers: Mapping[str, str]) -> QuotaReport | None:
     )
     if limit is None or remaining is None:
         return None
-    if not (limit.strip().isdigit() and remaining.strip().isdigit()) or int(limit) <= 0:
+    daily, left = _COUNT.fullmatch(limit), _COUNT.fullmatch(remaining)
+    if not daily or not left or int(daily.group(1)) <= 0:
         raise ValueError(
             f"X-HubSpot-RateLimit-Daily: expected whole numbers, got {limit[:30]!r}/{remaining[:30]!r}"
         )
-    return QuotaReport(max(0, int(limit) - int(remaining)), int(limit), DAY, "hubspot")
+    total = int(daily.group(1))
+    return QuotaReport(max(0, total - int(left.group(1))), total, DAY, "hubspot")
 
 
 def ratelimit(headers: Mapping[str, str]) -> QuotaReport | None:
