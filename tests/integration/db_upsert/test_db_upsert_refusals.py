@@ -46,6 +46,20 @@ def test_bad_records_are_rejected_by_reason_and_the_rest_loads(engine: Engine, t
     assert (len(names), names[3], names[5]) == (20, "n3", "n5")
 
 
+def test_doubted_records_are_checked_apart_and_matched_to_their_lines(engine: Engine, table: str) -> None:
+    # Every field of the right JSON type: Arrow reads the batch, the repeated and null keys are
+    # checked apart from the rest (on PostgreSQL), and each refusal names its record.
+    records: list[Any] = _good(20)
+    records[4] = {"id": 3, "name": "three, other values", "day": "2024-02-29", "score": 3}
+    records.append({"id": 6, "name": "n6", "day": "2024-02-29", "score": 6})  # the same as line 7
+    records.append({"id": None, "name": "null key", "day": "2024-02-29", "score": 0})
+    result = upsert_records(engine, table, records, key=["id"], create=SCHEMA)
+    assert result.counts() == {"inserted": 19, "updated": 0, "unchanged": 0, "duplicates": 1, "rejected": 2}
+    refused = {r.error.reason: r.record for r in result.rejected}
+    assert refused == {"duplicate_key": records[3], "missing_key": records[-1]}
+    assert sorted(_names(engine, table)) == [i for i in range(20) if i != 4]
+
+
 def test_keys_that_are_absent_empty_or_not_scalar_are_refused(engine: Engine, table: str) -> None:
     records: list[Any] = [
         {"name": "no id"},
