@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from reliable_api.http.client import ReliableClient, RequestCounters
     from reliable_api.http.pagination import Page, Paginator
     from reliable_api.throttle.base import LimiterBackend
+    from reliable_api.throttle.errors import QuotaExhausted
     from reliable_api.throttle.limiter import SharedRateLimiter
 
 #: Where the ``redis`` limiter backend lives when the connection names no ``limiter_conn_id``
@@ -250,16 +252,19 @@ class ReliableHttpHook(HttpHook):
         try:
             yield
         except QuotaExhausted as spent:
-            from reliable_api.hooks.quota_alert import alert_quota_spent
-
-            if self.limiter is not None:
-                alert_quota_spent(
-                    spent,
-                    self.limiter,
-                    conn_id=self.http_conn_id,
-                    alert_conn_id=self.settings.quota_alert_conn_id,
-                )
+            self._alert_quota_spent(spent)
             raise
+
+    def _alert_quota_spent(self, spent: QuotaExhausted) -> None:
+        from reliable_api.hooks.quota_alert import alert_quota_spent
+
+        if self.limiter is not None:
+            alert_quota_spent(
+                spent,
+                self.limiter,
+                conn_id=self.http_conn_id,
+                alert_conn_id=self.settings.quota_alert_conn_id,
+            )
 
     def paginate(
         self,
@@ -324,12 +329,19 @@ class ReliableHttpAsyncHook(ReliableHttpHook):
         json: Any = None,
         data: Mapping[str, Any] | str | bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        cost: float = 1.0,
     ) -> httpx.Response:
-        """Send one request under the limit with retries; see :meth:`ReliableHttpHook.request`."""
+        """Send one request under the limit with retries; see :meth:`ReliableHttpHook.request`.
+
+        :param cost: units of the rate limit it takes (a bulk call may cost more than one).
+        :raises QuotaExhausted: when a quota is spent past ``defer_after``, after its one alert
+            (sent from a thread: the alert's webhook call must not block the triggerer's loop).
+        """
         import httpx
         from requests.auth import HTTPBasicAuth
 
         from reliable_api.http.client import AsyncReliableClient
+        from reliable_api.throttle.errors import QuotaExhausted
 
         session = self.get_conn()  # the connection's auth and headers, as the sync hook sends them
         auth = (
@@ -346,6 +358,10 @@ class ReliableHttpAsyncHook(ReliableHttpHook):
                 client, self.base_url, self.settings, limiter=self.limiter, counters=self.async_counters
             )
             engine.breaker = self.breaker
-            return await engine.request(
-                method, endpoint, params=params, json=json, data=data, headers=headers
-            )
+            try:
+                return await engine.request(
+                    method, endpoint, params=params, json=json, data=data, headers=headers, cost=cost
+                )
+            except QuotaExhausted as spent:
+                await asyncio.to_thread(self._alert_quota_spent, spent)
+                raise

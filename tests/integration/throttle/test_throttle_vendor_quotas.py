@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from reliable_api.hooks.http import ReliableHttpHook
+from reliable_api.hooks.http import ReliableHttpAsyncHook, ReliableHttpHook
 from reliable_api.throttle.errors import QuotaExhausted
 
 PATH = "/v1/contacts/con_000001"
@@ -91,3 +92,40 @@ def test_a_spent_quota_alerts_once_naming_it_however_many_workers_meet_it(
     assert "Quota 2/3600s" in alert["message"]
     assert "2 of 2 used" in alert["message"]
     assert "reopens in" in alert["message"]
+
+
+def test_the_async_hook_charges_a_requests_cost_and_alerts_once_when_a_quota_is_spent(
+    make_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = make_sandbox()
+    channel = f"quota_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QUOTA_ALERTS",
+        json.dumps({"conn_type": "http", "host": sandbox.url, "password": f"/_sandbox/webhook/{channel}"}),
+    )
+    conn_id = f"alerting_{uuid.uuid4().hex[:8]}"
+    extra = {
+        "rate_limit": "100/s, 3/h",
+        "limiter_backend": "memory",
+        "defer_after": 1,
+        "quota_alert_conn_id": "quota_alerts",
+    }
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps({"conn_type": "reliable_http", "host": sandbox.url, "extra": extra}),
+    )
+    hook = ReliableHttpAsyncHook(http_conn_id=conn_id)
+
+    async def two_bulk_calls() -> int:
+        first = await hook.arequest("GET", PATH, cost=2)  # 2 of the hour's 3
+        with pytest.raises(QuotaExhausted, match="quota 3/3600s"):
+            await hook.arequest("GET", PATH, cost=2)  # needs 2, 1 is left: defer
+        with pytest.raises(QuotaExhausted):
+            await hook.arequest("GET", PATH, cost=2)  # still spent: no second alert
+        return first.status_code
+
+    assert asyncio.run(two_bulk_calls()) == 200
+    assert sandbox.stats()["responses_2xx"] == 1
+    (delivery,) = sandbox.webhooks(channel)
+    assert delivery["body"]["kind"] == "quota_exhausted"
+    assert "Quota 3/3600s" in delivery["body"]["message"]
