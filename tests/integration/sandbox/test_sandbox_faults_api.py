@@ -127,6 +127,8 @@ def test_refused_shares_refuse_the_same_keys_for_good(sandbox: SandboxServer, ap
     assert again == first
     batch = api.post("/v1/contacts/batch", json={"records": [{"email": e} for e in emails]}).json()
     assert [result["status"] for result in batch["results"]] == first
+    # One draw per record, by its email: another natural key alone is not refused.
+    assert api.post("/v1/contacts", json={"external_id": "EXT-1"}).status_code == 201
 
     sandbox.configure(fail_404_share=0.0, fail_422_share=0.0)
     assert api.post("/v1/contacts", json={"email": emails[0]}).status_code == 201

@@ -80,7 +80,8 @@ def parse_since(raw: str | None) -> str | None:
 def check_forced_failure(config: SandboxConfig, spec: ResourceSpec, record: Mapping[str, object]) -> None:
     """Fail permanently for records named in ``--fail-404`` / ``--fail-422`` (by id or natural key).
 
-    So do records whose natural key falls in ``--fail-404-share`` / ``--fail-422-share``.
+    So do records whose primary natural key (one draw per record) falls in ``--fail-404-share`` /
+    ``--fail-422-share``.
 
     :raises ApiError: the configured 404 or 422.
     """
@@ -94,7 +95,10 @@ def check_forced_failure(config: SandboxConfig, spec: ResourceSpec, record: Mapp
             raise not_found(f"record {value!r} is not found (fail_404)")
         if value in fail_422:
             raise invalid(name, f"{name} {value!r} is rejected (fail_422)")
-        shared = None if name == "id" else refused_status(config, value)
+    name = spec.primary_key
+    if record.get(name) is not None:
+        value = normalize_key(record[name])
+        shared = refused_status(config, value)
         if shared == 404:
             raise not_found(f"record {value!r} is not found (fail_404_share)")
         if shared == 422:

@@ -31,7 +31,7 @@ FAULT_PROBABILITIES = (
     "p_lost_stall",
     "p_429",
 )
-#: Shares of natural keys the sandbox refuses for good (a record the API will never accept).
+#: Shares of records the sandbox refuses for good (a record the API will never accept).
 REFUSED_SHARES = ("fail_404_share", "fail_422_share")
 
 #: CLI flags that are not simply the field name with dashes.
@@ -136,10 +136,12 @@ class SandboxConfig:
         default=(), metadata=_help("ids or natural keys that always get 422 (comma-separated)")
     )
     fail_404_share: float = field(
-        default=0.0, metadata=_help("share of natural keys that always get 404, chosen by the seed")
+        default=0.0,
+        metadata=_help("share of records that always get 404, chosen by the seed from their email/domain"),
     )
     fail_422_share: float = field(
-        default=0.0, metadata=_help("share of natural keys that always get 422, chosen by the seed")
+        default=0.0,
+        metadata=_help("share of records that always get 422, chosen by the seed from their email/domain"),
     )
 
     def __post_init__(self) -> None:
