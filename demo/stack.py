@@ -143,9 +143,27 @@ class DemoStack:
             health = f"{url}/_sandbox/health"
             self._wait_until(partial(_get_ok, health), deadline, f"sandbox API {url}")
         self._wait_until(self._airflow_healthy, deadline, "Airflow API server and scheduler")
-        # The sample DAGs' pools, one per API: a task in a pool that does not exist never runs.
-        pools = [sys.executable, "-m", "airflow", "pools", "import", str(POOLS_FILE)]
-        subprocess.run(pools, env=env, check=True, capture_output=True, timeout=120)
+        self.import_pools()
+
+    def import_pools(self) -> None:
+        """Create (or update) the sample DAGs' pools, one per API, from :data:`POOLS_FILE`.
+
+        A task in a pool that does not exist never runs. Through the REST API rather than
+        ``airflow pools import``: that CLI process costs as much CPU as one Airflow component's start.
+        """
+        pools: dict[str, dict[str, object]] = json.loads(POOLS_FILE.read_text())
+        with self.api_client() as api:
+            for name, pool in pools.items():
+                created = api.post("/pools", json={"name": name, **pool})
+                answer = (
+                    api.patch(f"/pools/{name}", json={"name": name, **pool})
+                    if created.status_code == 409
+                    else created
+                )
+                if not answer.is_success:
+                    raise DemoError(
+                        f"creating pool {name} answered {answer.status_code}: {answer.text[:500]}"
+                    )
 
     def reset_provider_state(self) -> None:
         """Empty the ledger, dead letters, run metrics, staged files and the warehouse.
