@@ -3,15 +3,17 @@
 ``chaos_pipeline`` (``dags/``: extract -> validate -> API upsert in batches under idempotency keys
 after a lookup, and DB upsert into the warehouse) runs in ``airflow standalone`` (LocalExecutor)
 against two sandboxes started here:
-a CRM whose reads fail now and then, and a marketing API that answers 500/502/503, stalls past the
-read timeout, resets connections and loses answers after committing (``p_lost_*``), in one
-variant with ``Idempotency-Key`` support and in one without. Afterwards, exactly:
+a CRM whose reads fail now and then, and a marketing API behind a rate limit that answers
+500/502/503, stalls past the read timeout, resets connections, loses answers after committing
+(``p_lost_*``), refuses 1% of the records for good (404/422) and throws bursts of 429s with
+Retry-After, in one variant with ``Idempotency-Key`` support and in one without. Afterwards, exactly:
 
 - every source record is in the target API or dead-lettered, and in the warehouse or
-  dead-lettered (lost 0);
+  dead-lettered (lost 0); the API's dead letters are the records it refused (404/422);
 - the sandbox created no natural key twice (duplicates 0);
 - every task that dead-lettered records sent an alert, and so did every retried try from the
-  second on, as the DAG's callbacks promise (silent 0);
+  second on, as the DAG's callbacks promise (silent 0); no request came before the time a
+  Retry-After named;
 - the canary credentials (both APIs' tokens, a token in the webhook URL's query) appear nowhere
   the run wrote: task logs, XCom and the metadata DB, staged files, the state DB (dead letters,
   run metrics, ledger), the alerts received, the plugin's pages and JSON (leaked 0).
@@ -26,6 +28,7 @@ import gzip
 import json
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,7 +61,11 @@ MARKETING_FAULTS = {
     "p_reset": 0.01,
     "p_lost_502": 0.01,  # created, then the answer is lost
     "p_lost_stall": 0.01,
+    "p_429": 0.01,  # starts a burst of 429s with Retry-After, as an API under load does
+    "burst_429_seconds": 2.0,
 }
+#: The marketing API's own limit (the connection's too), and the records it refuses for good.
+MARKETING_LIMITS = {"rate": 200.0, "burst": 20, "fail_404_share": 0.005, "fail_422_share": 0.005}
 TASKS = ("validate", "push_marketing", "load_warehouse")
 CRM_FAULTS = {"p_503": 0.03, "p_reset": 0.01}
 CANARIES = {
@@ -133,7 +140,12 @@ def apis(request: pytest.FixtureRequest) -> Iterator[tuple[SandboxServer, Sandbo
     with (
         SandboxServer(contacts=CONTACTS, seed=11, api_keys=[CANARIES["crm"]], **CRM_FAULTS) as crm,
         SandboxServer(
-            contacts=0, seed=12, idempotency=keys, api_keys=[CANARIES["marketing"]], **MARKETING_FAULTS
+            contacts=0,
+            seed=12,
+            idempotency=keys,
+            api_keys=[CANARIES["marketing"]],
+            **MARKETING_LIMITS,
+            **MARKETING_FAULTS,
         ) as marketing,
     ):
         yield crm, marketing
@@ -175,9 +187,11 @@ def test_faults_at_once_lose_nothing_duplicate_nothing_and_leave_nothing_silent(
     stats = marketing.stats()
     assert sum(stats["faults_injected"].values()) > 0, stats  # the faults did happen
     assert stats["duplicate_creates"] == 0, stats
+    assert stats["rate_limited"] > 0, stats  # the bursts of 429s did happen
+    assert stats["early_requests_after_retry_after"] == 0, stats["recent_retry_after_promises"]
 
     crm.configure(**dict.fromkeys(CRM_FAULTS, 0.0))  # the count, not the pipeline, reads now
-    marketing.configure(**{name: 0.0 for name in MARKETING_FAULTS if name.startswith("p_")})
+    marketing.configure(**{name: 0.0 for name in MARKETING_FAULTS if name.startswith("p_")}, rate=0.0)
     source = everything(crm, CANARIES["crm"])
     target = everything(marketing, CANARIES["marketing"])
     engine = create_engine(f"sqlite:///{stack.home / 'reliable_api' / 'state.db'}")
@@ -195,6 +209,9 @@ def test_faults_at_once_lose_nothing_duplicate_nothing_and_leave_nothing_silent(
     refused = len(dead["validate"])
     assert len(target) + refused + len(dead["push_marketing"]) == len(source), (len(target), dead)
     assert loaded + refused + len(dead["load_warehouse"]) == len(source), (loaded, dead)
+    refusals = [(e.error_class, e.http_status) for e in entries if e.task_id == "push_marketing"]
+    assert refusals, "the marketing API refused no record: the 404/422 path was not exercised"
+    assert set(refusals) <= {("RecordRejected", 404), ("RecordRejected", 422)}, refusals
 
     # The DAG's alerts are Slack messages: the title leads the text, the run is a field.
     run_alerts = [alert.get("text", "") for alert in alerts if run_id in json.dumps(alert)]
@@ -203,11 +220,13 @@ def test_faults_at_once_lose_nothing_duplicate_nothing_and_leave_nothing_silent(
             title = f"Task up for retry: {DAG_ID}.{task['task_id']}"
             assert any(text.startswith(title) for text in run_alerts), (title, run_alerts)
     assert refused  # the CRM's messy data always has rows to refuse
-    dead_letter_alerts = [text for text in run_alerts if text.startswith(f"Records dead-lettered: {DAG_ID}.")]
-    assert dead_letter_alerts, (run_id, run_alerts)
+    for task in (name for name, keys in dead.items() if keys):  # every dead-lettering task alerted
+        title = f"Records dead-lettered: {DAG_ID}.{task}"
+        assert any(text.startswith(title) for text in run_alerts), (title, run_alerts)
     counts = {task: len(keys) for task, keys in dead.items()}
     print(  # the figures of docs/reliability.md (pytest -rP shows them)
-        f"chaos {CONTACTS} contacts: faults {stats['faults_injected']}, creates {stats['creates_total']}, "
+        f"chaos {CONTACTS} contacts: faults {stats['faults_injected']}, 429s {stats['rate_limited']}, "
+        f"refused {dict(Counter(status for _, status in refusals))}, creates {stats['creates_total']}, "
         f"duplicate creates {stats['duplicate_creates']}, target {len(target)}, loaded {loaded}, "
         f"dead-lettered {counts}, tries {sorted((t['task_id'], t['try_number']) for t in tries)}, "
         f"run alerts {len(run_alerts)}"
