@@ -23,6 +23,11 @@ class Aimd:
         not adaptive), and the actual gap between two sends is at least half of it wider.
     :param margin_step: a 429 of the pacing's own widens the shared interval by this share;
         0 takes every 429 for a wrong rate.
+    :param hold: with ``burst`` 1, a 2xx that took longer than this worker's fastest answer may
+        have reached the API late by the difference (a busy server reads its clock late): the
+        next send of the limit waits that much longer, up to this share of the interval. Only an
+        answer that comes back before the next send can hold it, so an API slower than its
+        interval is never held; 0 turns it off.
     :param quiet: intervals (at the rate in force) after a slow-down within which a 429 for a
         request sent after it means the rate is wrong; a 429 after a quiet stretch without
         Retry-After is taken for the pacing's own.
@@ -36,6 +41,7 @@ class Aimd:
     headroom: float = 0.02
     margin: float = 0.02
     margin_step: float = 0.02
+    hold: float = 0.1
     quiet: int = 20
 
     def __post_init__(self) -> None:
@@ -47,6 +53,7 @@ class Aimd:
             "headroom": 0 <= self.headroom < 1,
             "margin": 0 <= self.margin < 1,
             "margin_step": 0 <= self.margin_step < 1,
+            "hold": 0 <= self.hold < 1,
             "quiet": self.quiet >= 0,
         }
         for name, valid in checks.items():

@@ -17,7 +17,8 @@ state of a limit holds:
   it down (never shorter than the configured one);
 - ``last_sent``: when the last request was actually sent. GCRA spaces *scheduled* times; a worker
   that woke late would leave the next request early, which a strict limiter (nginx without
-  ``burst``) refuses. :func:`gcra_confirm` holds a request until ``guard`` seconds after it.
+  ``burst``) refuses. :func:`gcra_confirm` holds a request until ``guard`` seconds after it, and
+  :func:`gcra_hold` moves it later when an answer says the request may have arrived late.
 
 Backends use their own server's clock where they have one (Redis ``TIME``, Postgres
 ``clock_timestamp()``), so that workers on machines with skewed clocks still agree; waits are
@@ -75,6 +76,23 @@ class Reservation:
     wait: float
     interval: float
     window: int = -1
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The answer to one :meth:`LimiterBackend.confirm`.
+
+    :param paused_for: > 0: a pause began after the slot was reserved; take a new slot after it.
+    :param wait: > 0: the last request was sent less than the guard ago; wait, then confirm again.
+    :param interval: the adaptive interval in force (0 when adaptive mode never set one), so the
+        worker knows the pace its request goes at.
+    :param sent_at: when both are 0, the request's send as recorded (the backend's clock); else 0.
+    """
+
+    paused_for: float
+    wait: float
+    interval: float
+    sent_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -179,14 +197,8 @@ def gcra_adjust(
 
 def gcra_confirm(
     state: LimiterState, *, now: float, guard: float, share: float = 0.0
-) -> tuple[tuple[float, float, float], LimiterState]:
-    """Check a request about to be sent: ``((paused_for, wait, interval), state)``.
-
-    ``paused_for`` > 0: a pause began after the slot was reserved; take a new slot after it.
-    ``wait`` > 0: the last request was sent less than the guard ago; wait that long and confirm
-    again. Both 0: send now; ``now`` is stored as the last send. ``interval``: the adaptive
-    interval in force (0 when adaptive mode never set one), so the worker knows the pace its
-    request goes at.
+) -> tuple[Confirmation, LimiterState]:
+    """Check a request about to be sent; when it may go, ``now`` is stored as the last send.
 
     :param guard: seconds between two sends, as the worker knew the interval when it reserved.
     :param share: the guard is at least this share of the adaptive interval in force *now*: a
@@ -196,8 +208,13 @@ def gcra_confirm(
     paused_for = max(0.0, state.paused_until - now)
     wait = max(0.0, state.last_sent + max(guard, share * interval) - now)
     if paused_for > 0 or wait > 0:
-        return (paused_for, wait, interval), state
-    return (0.0, 0.0, interval), replace(state, last_sent=now)
+        return Confirmation(paused_for, wait, interval), state
+    return Confirmation(0.0, 0.0, interval, sent_at=now), replace(state, last_sent=now)
+
+
+def gcra_hold(state: LimiterState, *, until: float) -> LimiterState:
+    """Count the last send as ``until`` at the earliest: it may have reached the API that late."""
+    return replace(state, last_sent=max(state.last_sent, until))
 
 
 def gcra_sync(
@@ -243,8 +260,12 @@ class LimiterBackend(Protocol):
         """Apply :func:`gcra_adjust` to limit ``key``; return the interval now in force."""
         ...
 
-    def confirm(self, key: str, *, guard: float, share: float = 0.0) -> tuple[float, float, float]:
-        """Apply :func:`gcra_confirm` to limit ``key``: ``(paused_for, wait, interval)``, by its clock."""
+    def confirm(self, key: str, *, guard: float, share: float = 0.0) -> Confirmation:
+        """Apply :func:`gcra_confirm` to limit ``key``, on the backend's clock."""
+        ...
+
+    def hold(self, key: str, *, until: float) -> None:
+        """Apply :func:`gcra_hold` to limit ``key`` (``until`` on the backend's clock)."""
         ...
 
     def sync(self, key: str, *, windows: Sequence[Window], index: int, used: float) -> None:

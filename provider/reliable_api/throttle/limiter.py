@@ -6,7 +6,8 @@ backend shares one state, so together they keep the API's limit. Pacing is for s
 
 - slots are spaced a ``margin`` wider than the configured interval, and before sending, a
   worker confirms with the backend that the last request was *actually sent* at least a
-  ``guard`` ago (a worker that woke late must not leave the next one early);
+  ``guard`` ago (a worker that woke late must not leave the next one early); an answer that
+  came back late moves that send later (``Aimd.hold``): the API may have read it late;
 - a 429 without Retry-After after a quiet stretch is the pacing's own (jitter on a busy
   machine): the shared interval widens by ``margin_step`` and the request is retried at the next
   slot. A 429 for a request sent after a slow-down (by any worker: each sees it in its next
@@ -114,6 +115,11 @@ class SharedRateLimiter:
         self._last_probe = -math.inf
         # When this worker last saw the limit slow down (its own 429s, or in a reservation).
         self._slowed_at = -math.inf
+        # Its last request: when it asked to send it (local clock) and when it went (backend's
+        # clock; 0 once answered); its fastest answer since asking, the floor of the round trip.
+        self._asked = 0.0
+        self._sent_at = 0.0
+        self._fastest = math.inf
         self._siblings: dict[str, SharedRateLimiter] = {}
         self._warned: set[tuple[str, float]] = set()
         self.throttled_seconds = 0.0
@@ -187,17 +193,34 @@ class SharedRateLimiter:
         share = 1 - self.aimd.margin / 2 if self.burst == 1 else 0.0
         waited = 0.0
         while True:
-            paused_for, wait, interval = self.backend.confirm(
-                self.key, guard=self._interval * share, share=share
-            )
-            self._seen(interval)
-            if paused_for > 0:
+            asked = self._monotonic()
+            confirmation = self.backend.confirm(self.key, guard=self._interval * share, share=share)
+            self._seen(confirmation.interval)
+            if confirmation.paused_for > 0:
                 return True, waited
-            if wait <= 0:
+            if confirmation.wait <= 0:
+                self._asked, self._sent_at = asked, confirmation.sent_at
                 return False, waited
-            self._sleep(wait)
-            waited += wait
-            self.throttled_seconds += wait
+            self._sleep(confirmation.wait)
+            waited += confirmation.wait
+            self.throttled_seconds += confirmation.wait
+
+    def _hold_after_a_late_answer(self) -> None:
+        """Hold the next send by how much later than the fastest this request's answer came.
+
+        The answer bounds when the API read the request: one that took longer than the round
+        trip's floor may have been read that much late, and the next send must keep its gap
+        from that reading, not from our send (nginx on a busy machine reads its clock late).
+        """
+        if self.burst != 1 or not self._sent_at:
+            return
+        took = self._monotonic() - self._asked
+        self._fastest = min(self._fastest, took)
+        late = min(took - self._fastest, self.aimd.hold * self._interval)
+        # Below this the guard's own tolerance covers it; a round trip is not worth it.
+        if late > self.rate.interval * self.aimd.margin / 4:
+            self.backend.hold(self.key, until=self._sent_at + late)
+        self._sent_at = 0.0
 
     def _seen(self, interval: float) -> None:
         """Note the interval in force as the backend answered, and when it last slowed down."""
@@ -323,6 +346,7 @@ class SharedRateLimiter:
             the header rounds up to whole seconds, and honouring a ``reset`` of 1 in full
             would cap a 50/s API with burst 1 (always ``remaining = 0``) at 1 request per second.
         """
+        self._hold_after_a_late_answer()
         if not self.adaptive:
             return
         if remaining == 0 and _usable(reset_after):

@@ -12,11 +12,13 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from reliable_api.throttle.base import (
+    Confirmation,
     LimiterState,
     Reservation,
     Window,
     gcra_adjust,
     gcra_confirm,
+    gcra_hold,
     gcra_pause,
     gcra_reserve,
     gcra_sync,
@@ -63,9 +65,13 @@ class LocalBackend(ABC):
 
         return self._update(key, decide)
 
-    def confirm(self, key: str, *, guard: float, share: float = 0.0) -> tuple[float, float, float]:
+    def confirm(self, key: str, *, guard: float, share: float = 0.0) -> Confirmation:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.confirm`."""
         return self._update(key, lambda state, now: gcra_confirm(state, now=now, guard=guard, share=share))
+
+    def hold(self, key: str, *, until: float) -> None:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.hold`."""
+        self._update(key, lambda state, now: (None, gcra_hold(state, until=until)))
 
     def sync(self, key: str, *, windows: Sequence[Window], index: int, used: float) -> None:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.sync`."""

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reliable_api.core.redaction import redact_url
-from reliable_api.throttle.base import LimiterState, Reservation, Window
+from reliable_api.throttle.base import Confirmation, LimiterState, Reservation, Window
 from reliable_api.throttle.errors import failed, unreachable
 
 TABLE = "reliable_api_rate_limits"
@@ -97,18 +97,33 @@ BEGIN{_LOCK_ROW}
 END $$;
 
 DROP FUNCTION IF EXISTS {TABLE}_confirm(text, float8);
+DO $$ BEGIN  -- an older confirm without sent_at cannot be replaced in place
+  IF EXISTS (SELECT 1 FROM pg_proc
+             WHERE proname = '{TABLE}_confirm' AND NOT 'sent_at' = ANY(proargnames)) THEN
+    DROP FUNCTION {TABLE}_confirm(text, float8, float8);
+  END IF;
+END $$;
 CREATE OR REPLACE FUNCTION {TABLE}_confirm(
   p_key text, guard float8, share float8, OUT paused_for float8, OUT wait float8,
-  OUT current_interval float8
+  OUT current_interval float8, OUT sent_at float8
 ) LANGUAGE plpgsql AS $$
 DECLARE r {TABLE}; t_now float8;
 BEGIN{_LOCK_ROW}
   current_interval := COALESCE(r.emission_interval, 0);
   paused_for := GREATEST(0, r.paused_until - t_now);
   wait := GREATEST(0, r.last_sent + GREATEST(guard, share * current_interval) - t_now);
+  sent_at := 0;
   IF paused_for = 0 AND wait = 0 THEN
     UPDATE {TABLE} SET last_sent = t_now WHERE key = p_key;
+    sent_at := t_now;
   END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION {TABLE}_hold(p_key text, until_time float8) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE r {TABLE}; t_now float8;
+BEGIN{_LOCK_ROW}
+  UPDATE {TABLE} SET last_sent = GREATEST(r.last_sent, until_time) WHERE key = p_key;
 END $$;
 
 CREATE OR REPLACE FUNCTION {TABLE}_sync(
@@ -224,11 +239,15 @@ class PostgresBackend:
         sql = f"SELECT {TABLE}_adjust(%s, %s, %s, %s, %s)"
         return float(self._call(sql, key, interval, factor, ceiling, cooldown)[0])
 
-    def confirm(self, key: str, *, guard: float, share: float = 0.0) -> tuple[float, float, float]:
+    def confirm(self, key: str, *, guard: float, share: float = 0.0) -> Confirmation:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.confirm`."""
         sql = f"SELECT * FROM {TABLE}_confirm(%s, %s, %s)"
-        paused_for, wait, interval = self._call(sql, key, float(guard), float(share))
-        return float(paused_for), float(wait), float(interval)
+        paused_for, wait, interval, sent_at = self._call(sql, key, float(guard), float(share))
+        return Confirmation(float(paused_for), float(wait), float(interval), float(sent_at))
+
+    def hold(self, key: str, *, until: float) -> None:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.hold`."""
+        self._call(f"SELECT {TABLE}_hold(%s, %s)", key, float(until))
 
     def sync(self, key: str, *, windows: Sequence[Window], index: int, used: float) -> None:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.sync`."""

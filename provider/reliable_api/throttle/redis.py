@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from reliable_api.core.redaction import redact_url
-from reliable_api.throttle.base import LimiterState, Reservation, Window
+from reliable_api.throttle.base import Confirmation, LimiterState, Reservation, Window
 from reliable_api.throttle.errors import failed, unreachable
 
 if TYPE_CHECKING:
@@ -109,10 +109,21 @@ _CONFIRM = (
 local paused_for = math.max(0, paused_until - now)
 local guard = math.max(tonumber(ARGV[1]), tonumber(ARGV[2]) * (adaptive or 0))
 local wait = math.max(0, (tonumber(stored[4]) or 0) + guard - now)
-if paused_for > 0 or wait > 0 then return {num(paused_for), num(wait), num(adaptive or 0)} end
+if paused_for > 0 or wait > 0 then return {num(paused_for), num(wait), num(adaptive or 0), num(0)} end
 redis.call('HSET', KEYS[1], 'last_sent', num(now))
 keep(now)
-return {num(0), num(0), num(adaptive or 0)}
+return {num(0), num(0), num(adaptive or 0), num(now)}
+"""
+)
+
+_HOLD = (
+    _PROLOGUE
+    + """
+local until_time = tonumber(ARGV[1])
+if until_time > (tonumber(stored[4]) or 0) then
+  redis.call('HSET', KEYS[1], 'last_sent', num(until_time))
+  keep(until_time)
+end
 """
 )
 
@@ -172,6 +183,7 @@ class RedisBackend:
         self._pause: Script = self._client.register_script(_PAUSE)
         self._adjust: Script = self._client.register_script(_ADJUST)
         self._confirm: Script = self._client.register_script(_CONFIRM)
+        self._hold: Script = self._client.register_script(_HOLD)
         self._sync: Script = self._client.register_script(_SYNC)
         self._state: Script = self._client.register_script(_STATE)
 
@@ -197,10 +209,14 @@ class RedisBackend:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.adjust`."""
         return float(self._run(self._adjust, key, interval, factor, ceiling, cooldown))
 
-    def confirm(self, key: str, *, guard: float, share: float = 0.0) -> tuple[float, float, float]:
+    def confirm(self, key: str, *, guard: float, share: float = 0.0) -> Confirmation:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.confirm`."""
-        paused_for, wait, interval = self._run(self._confirm, key, guard, share)
-        return float(paused_for), float(wait), float(interval)
+        paused_for, wait, interval, sent_at = self._run(self._confirm, key, guard, share)
+        return Confirmation(float(paused_for), float(wait), float(interval), float(sent_at))
+
+    def hold(self, key: str, *, until: float) -> None:
+        """See :meth:`~reliable_api.throttle.base.LimiterBackend.hold`."""
+        self._run(self._hold, key, until)
 
     def sync(self, key: str, *, windows: Sequence[Window], index: int, used: float) -> None:
         """See :meth:`~reliable_api.throttle.base.LimiterBackend.sync`."""

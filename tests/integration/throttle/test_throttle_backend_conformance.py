@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from reliable_api.throttle.base import LimiterBackend, LimiterState, Reservation, Window
+from reliable_api.throttle.base import Confirmation, LimiterBackend, LimiterState, Reservation, Window
 from reliable_api.throttle.memory import MemoryBackend
 from tests.integration.throttle.backends import SHARED_BACKENDS
 from tests.integration.throttle.backends import backend as backend
@@ -36,6 +36,7 @@ SCENARIO: list[tuple[str, dict[str, Any]]] = [
     ("reserve", {**BOTH, "cost": 1, "max_wait": 0}),  # refused: takes nothing from either window
     ("confirm", {"guard": 0.5}),
     ("confirm", {"guard": 0.5}),  # sent 0 s ago: wait
+    ("hold", {"until": 0.0}),  # never earlier
     ("sync", {**BOTH, "index": 1, "used": 2}),  # the API counts 2 used: the quota frees up
     ("reserve", {**BOTH, "cost": 1, "max_wait": math.inf}),  # now the pacing window binds
     ("pause", {"seconds": 30.0}),
@@ -61,6 +62,8 @@ def play(backend: LimiterBackend, key: str) -> list[Any]:
         answer = getattr(backend, operation)(key, **arguments)
         if isinstance(answer, Reservation):
             answer = (answer.granted, answer.wait, answer.interval, answer.window)
+        elif isinstance(answer, Confirmation):  # sent_at is on each backend's own clock
+            answer = (answer.paused_for, answer.wait, answer.interval, answer.sent_at > 0)
         elif operation == "state":
             state: LimiterState = answer[0]
             paused = state.paused_until
@@ -83,22 +86,23 @@ def test_the_scenario_exercises_every_decision() -> None:
         (True, 1.0, 1.0, 0),
         (True, 20.0, 1.0, 1),
         (False, 40.0, 1.0, 1),
-        (0.0, 0.0, 0.0),
-        (0.0, 0.5, 0.0),
+        (0.0, 0.0, 0.0, True),
+        (0.0, 0.5, 0.0, False),
+        None,
         None,
         (True, 20.0, 1.0, 0),
         None,
         None,
         (False, 30.0, 1.0, -1),
         (True, 30.0, 1.0, -1),
-        (30.0, 0.0, 0.0),
+        (30.0, 0.0, 0.0, False),
         2.0,
         2.0,
         (True, 30.0, 2.0, -1),
         8.0,
         1.0,
         3.0,
-        (30.0, 1.5, 3.0),
+        (30.0, 1.5, 3.0, False),
         (True, 30.0, 3.0, -1),
         (6.0, 30.0, 3.0, -30.0),
     ]
@@ -108,3 +112,13 @@ def test_the_scenario_exercises_every_decision() -> None:
 def test_backend_decides_as_the_pure_functions(backend: LimiterBackend, key: str) -> None:
     expected = play(MemoryBackend(now=lambda: 1_000.0), key)
     assert flat(play(backend, key)) == pytest.approx(flat(expected), abs=0.2)
+
+
+@pytest.mark.parametrize("make", ["memory", *SHARED_BACKENDS], indirect=True)
+def test_a_hold_moves_the_last_send_later_on_every_backend(backend: LimiterBackend, key: str) -> None:
+    sent = backend.confirm(key, guard=0.1).sent_at
+    assert sent > 0
+    backend.hold(key, until=sent + 0.5)
+    backend.hold(key, until=sent)  # never earlier
+    answer = backend.confirm(key, guard=0.1)
+    assert (answer.sent_at, answer.wait) == (0.0, pytest.approx(0.6, abs=0.2))

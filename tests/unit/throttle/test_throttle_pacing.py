@@ -138,6 +138,54 @@ def test_the_guard_follows_a_slow_down_made_after_the_reservation(
     assert two.interval == pytest.approx(0.1)  # a 429 now would slow down from 100 ms
 
 
+def test_an_answer_later_than_the_fastest_holds_the_next_send(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    one, two = paced(backend, clock), paced(backend, clock)
+    one.acquire()
+    clock.advance(0.001)
+    one.on_success()  # 1 ms: the fastest answer so far, nothing to hold
+    one.acquire()  # its slot, at +51 ms
+    sent = backend.state(one.key)[0].last_sent
+    clock.advance(0.006)
+    one.on_success()  # 5 ms later than the fastest: the API may have read it 5 ms late
+    assert backend.state(one.key)[0].last_sent == pytest.approx(sent + 0.005)
+    clock.sleeps.clear()
+    two.acquire()  # the next send keeps its guard from that later reading
+    assert clock.now == pytest.approx(sent + 0.005 + 0.051 * 0.99)
+
+
+def test_a_late_answer_holds_at_most_a_share_of_the_interval(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    worker = paced(backend, clock)
+    worker.acquire()
+    clock.advance(0.001)
+    worker.on_success()
+    worker.acquire()
+    sent = backend.state(worker.key)[0].last_sent
+    clock.advance(2.0)  # an API whose answers take long: the hold stays small
+    worker.on_success()
+    assert backend.state(worker.key)[0].last_sent == pytest.approx(sent + 0.1 * 0.051)
+
+
+def test_neither_a_429_nor_a_burst_limit_is_held(backend: MemoryBackend, clock: FakeClock) -> None:
+    worker = paced(backend, clock)
+    worker.acquire()
+    clock.advance(0.001)
+    worker.on_success()
+    worker.acquire()
+    sent = backend.state(worker.key)[0].last_sent
+    clock.advance(0.02)
+    worker.on_rate_limited(None)  # refused: the API admitted nothing to keep a gap from
+    assert backend.state(worker.key)[0].last_sent == sent
+    bursting = SharedRateLimiter(MemoryBackend(now=clock), "conn:burst", TWENTY, 5, monotonic=clock)
+    bursting.acquire()
+    clock.advance(0.02)
+    bursting.on_success()
+    assert bursting.backend.state("conn:burst")[0].last_sent == pytest.approx(clock.now - 0.02)
+
+
 def test_a_429_with_retry_after_or_a_policy_is_never_the_pacings_own(
     backend: MemoryBackend, clock: FakeClock
 ) -> None:

@@ -10,9 +10,11 @@ import pytest
 from reliable_api.core.rates import Rate, parse_rates
 from reliable_api.exceptions import ConfigurationError
 from reliable_api.throttle.base import (
+    Confirmation,
     LimiterState,
     Window,
     gcra_confirm,
+    gcra_hold,
     gcra_reserve,
     gcra_sync,
     window_usage,
@@ -94,20 +96,25 @@ def test_the_apis_count_wins_in_both_directions() -> None:
 
 
 def test_confirm_holds_a_send_until_the_guard_after_the_last_actual_send() -> None:
-    (paused, wait, interval), state = gcra_confirm(LimiterState(), now=10.0, guard=0.05)
-    assert (paused, wait, interval, state.last_sent) == (0.0, 0.0, 0.0, 10.0)
-    (paused, wait, _), after = gcra_confirm(state, now=10.03, guard=0.05)
-    assert (paused, wait, after) == (0.0, pytest.approx(0.02), state)
-    (paused, wait, _), after = gcra_confirm(LimiterState(paused_until=12.0), now=10.0, guard=0.05)
-    assert (paused, wait, after.last_sent) == (2.0, 0.0, 0.0)
+    answer, state = gcra_confirm(LimiterState(), now=10.0, guard=0.05)
+    assert (answer, state.last_sent) == (Confirmation(0.0, 0.0, 0.0, sent_at=10.0), 10.0)
+    answer, after = gcra_confirm(state, now=10.03, guard=0.05)
+    assert (answer, after) == (Confirmation(0.0, pytest.approx(0.02), 0.0), state)
+    answer, after = gcra_confirm(LimiterState(paused_until=12.0), now=10.0, guard=0.05)
+    assert (answer, after.last_sent) == (Confirmation(2.0, 0.0, 0.0), 0.0)
 
 
 def test_confirm_guards_by_a_share_of_the_adaptive_interval_in_force() -> None:
     slowed = LimiterState(interval=0.1, last_sent=10.0)
-    (paused, wait, interval), after = gcra_confirm(slowed, now=10.06, guard=0.05, share=0.99)
-    assert (paused, wait, interval, after) == (0.0, pytest.approx(0.099 - 0.06), 0.1, slowed)
-    (_, wait, _), after = gcra_confirm(slowed, now=10.1, guard=0.05, share=0.99)
-    assert (wait, after.last_sent) == (0.0, 10.1)
+    answer, after = gcra_confirm(slowed, now=10.06, guard=0.05, share=0.99)
+    assert (answer, after) == (Confirmation(0.0, pytest.approx(0.099 - 0.06), 0.1), slowed)
+    answer, after = gcra_confirm(slowed, now=10.1, guard=0.05, share=0.99)
+    assert (answer.wait, answer.sent_at, after.last_sent) == (0.0, 10.1, 10.1)
+
+
+def test_hold_moves_the_last_send_later_never_earlier() -> None:
+    assert gcra_hold(LimiterState(last_sent=10.0), until=10.005).last_sent == 10.005
+    assert gcra_hold(LimiterState(last_sent=10.0), until=9.0).last_sent == 10.0
 
 
 def test_parse_rates_sorts_windows_shortest_first() -> None:
