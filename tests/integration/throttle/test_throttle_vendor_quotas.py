@@ -56,10 +56,8 @@ def test_a_spent_sandbox_quota_answers_429_with_the_vendor_header(make_sandbox: 
     assert 0 < int(answers[2].headers["Retry-After"]) <= 86400
 
 
-def test_a_spent_quota_alerts_once_naming_it_however_many_workers_meet_it(
-    make_sandbox: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sandbox = make_sandbox()
+def alerting_connection(sandbox: Any, monkeypatch: pytest.MonkeyPatch, rate_limit: str) -> tuple[str, str]:
+    """A connection of ``rate_limit`` whose quota alerts go to a sandbox webhook: ``(conn_id, channel)``."""
     channel = f"quota_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv(
         "AIRFLOW_CONN_QUOTA_ALERTS",
@@ -67,7 +65,7 @@ def test_a_spent_quota_alerts_once_naming_it_however_many_workers_meet_it(
     )
     conn_id = f"alerting_{uuid.uuid4().hex[:8]}"
     extra = {
-        "rate_limit": "100/s, 2/h",
+        "rate_limit": rate_limit,
         "limiter_backend": "memory",
         "defer_after": 1,
         "quota_alert_conn_id": "quota_alerts",
@@ -76,6 +74,14 @@ def test_a_spent_quota_alerts_once_naming_it_however_many_workers_meet_it(
         f"AIRFLOW_CONN_{conn_id.upper()}",
         json.dumps({"conn_type": "reliable_http", "host": sandbox.url, "extra": extra}),
     )
+    return conn_id, channel
+
+
+def test_a_spent_quota_alerts_once_naming_it_however_many_workers_meet_it(
+    make_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = make_sandbox()
+    conn_id, channel = alerting_connection(sandbox, monkeypatch, "100/s, 2/h")
     workers = [ReliableHttpHook(http_conn_id=conn_id) for _ in range(3)]  # one shared limit
     workers[0].run(PATH)
     workers[1].run(PATH)
@@ -98,22 +104,7 @@ def test_the_async_hook_charges_a_requests_cost_and_alerts_once_when_a_quota_is_
     make_sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sandbox = make_sandbox()
-    channel = f"quota_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_QUOTA_ALERTS",
-        json.dumps({"conn_type": "http", "host": sandbox.url, "password": f"/_sandbox/webhook/{channel}"}),
-    )
-    conn_id = f"alerting_{uuid.uuid4().hex[:8]}"
-    extra = {
-        "rate_limit": "100/s, 3/h",
-        "limiter_backend": "memory",
-        "defer_after": 1,
-        "quota_alert_conn_id": "quota_alerts",
-    }
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{conn_id.upper()}",
-        json.dumps({"conn_type": "reliable_http", "host": sandbox.url, "extra": extra}),
-    )
+    conn_id, channel = alerting_connection(sandbox, monkeypatch, "100/s, 3/h")
     hook = ReliableHttpAsyncHook(http_conn_id=conn_id)
 
     async def two_bulk_calls() -> int:
