@@ -12,6 +12,7 @@ result). docs/adr/0028-db-upserts-in-the-database.md and 0029 say why.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,7 @@ def arrow_schema(target: Target) -> Any:
     fields = []
     for name in target.known:
         kind = target.types[name]
-        if isinstance(kind, types.Boolean):
+        if isinstance(kind, types.Boolean) or _mysql_boolean(kind):
             arrow = pa.bool_()
         elif isinstance(kind, types.Integer):
             arrow = pa.int64()
@@ -64,11 +65,22 @@ def arrow_schema(target: Target) -> Any:
     return pa.schema(fields)
 
 
-def arrow_batch(target: Target, schema: Any, data: bytes, lines: int) -> ArrowBatch | None:
+def _mysql_boolean(kind: Any) -> bool:
+    """MySQL's BOOLEAN is TINYINT(1), which SQLAlchemy reflects as an integer."""
+    return type(kind).__name__ == "TINYINT" and getattr(kind, "display_width", None) == 1
+
+
+def arrow_batch(
+    target: Target, schema: Any, data: bytes, lines: int, *, for_load_data: bool = False
+) -> ArrowBatch | None:
     """``data`` (``lines`` JSON Lines) parsed and screened, or None when Arrow cannot read it.
 
     None (the careful path for the whole batch): a field the table lacks, a value of another JSON
     type than its column's, a line that is no object.
+
+    :param for_load_data: CSV for MySQL's ``LOAD DATA``, which has no way to tell a null from an
+        empty field: each row starts with its line number, each column is followed by a 0/1
+        "is null" column, booleans are 0/1.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -82,14 +94,24 @@ def arrow_batch(target: Target, schema: Any, data: bytes, lines: int) -> ArrowBa
         return None
     if table.num_rows != lines:  # a blank line: row numbers would no longer be line numbers
         return None
+    numbers = _int64s(range(1, lines + 1))
     doubtful = _doubtful(target, table)
-    numbers: list[int] = []
+    left: list[int] = []
     if doubtful is not None and pc.any(doubtful).as_py():
-        numbers = [index + 1 for index in pc.indices_nonzero(doubtful).to_pylist()]
-        table = table.filter(pc.invert(doubtful))
+        left = pc.filter(numbers, doubtful).to_pylist()
+        table, numbers = table.filter(pc.invert(doubtful)), pc.filter(numbers, pc.invert(doubtful))
+    table = table.select(target.columns)
+    if for_load_data:
+        columns, names = [numbers], ["n"]
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            if pa.types.is_boolean(column.type):
+                column = pc.cast(column, pa.int8())
+            columns += [column, pc.cast(pc.is_null(column), pa.int8())]
+            names += [name, f"{name} is null"]
+        table = pa.table(columns, names=names)
     out = io.BytesIO()
-    pcsv.write_csv(table.select(target.columns), out, pcsv.WriteOptions(include_header=False))
-    return ArrowBatch(out.getvalue(), table.num_rows, numbers)
+    pcsv.write_csv(table, out, pcsv.WriteOptions(include_header=False))
+    return ArrowBatch(out.getvalue(), table.num_rows, left)
 
 
 def _doubtful(target: Target, table: Any) -> Any:
@@ -120,10 +142,10 @@ def _key_doubts(target: Target, table: Any) -> Any:
     for column in keys:
         bad = pc.or_(bad, pc.is_null(column))
         if pa.types.is_string(column.type):
-            bad = pc.or_(bad, pc.fill_null(pc.equal(column, ""), True))
+            bad = pc.or_(bad, pc.fill_null(pc.equal(column, _constant("")), _constant(True)))
     # Not Table.group_by: it imports Arrow's query engine, and with it pandas (seconds).
     counts = pc.value_counts(joined)
-    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), _constant(1)))
     if len(repeated):
         bad = pc.or_(bad, pc.is_in(joined, value_set=repeated, skip_nulls=True))
     return bad
@@ -144,18 +166,22 @@ def _value_doubts(kind: Any, column: Any) -> Any:
     elif isinstance(kind, types.String) and pa.types.is_string(column.type):
         ok = pc.invert(pc.match_substring(column, "\x00"))  # PostgreSQL text cannot hold NUL
         if kind.length is not None:
-            ok = pc.and_(ok, pc.less_equal(pc.utf8_length(column), kind.length))
-    elif isinstance(kind, types.Integer) and not isinstance(kind, types.BigInteger):
+            ok = pc.and_(ok, pc.less_equal(pc.utf8_length(column), _constant(int(kind.length))))
+    elif (
+        isinstance(kind, types.Integer)
+        and not isinstance(kind, types.BigInteger)
+        and pa.types.is_integer(column.type)
+    ):
         bound = INTEGER_RANGES["small" if isinstance(kind, types.SmallInteger) else "int"]
-        ok = pc.and_(pc.greater_equal(column, -bound), pc.less(column, bound))
+        ok = pc.and_(pc.greater_equal(column, _constant(-bound)), pc.less(column, _constant(bound)))
     elif isinstance(kind, types.Numeric) and not isinstance(kind, types.Float) and kind.precision:
         # numeric(p, s) holds |x| < 10^(p-s) once rounded to s places (half away from zero).
         scale = kind.scale or 0
         bound = 10 ** (kind.precision - scale) - 10**-scale / 2
-        ok = pc.less(pc.abs(column), bound)
+        ok = pc.less(pc.abs(column), _constant(float(bound)))
     else:
         return None
-    return pc.and_(pc.is_valid(column), pc.invert(pc.fill_null(ok, False)))
+    return pc.and_(pc.is_valid(column), pc.invert(pc.fill_null(ok, _constant(False))))
 
 
 def _on_calendar(column: Any) -> Any:
@@ -170,4 +196,35 @@ def _on_calendar(column: Any) -> Any:
     day = pc.utf8_slice_codeunits(column, 0, 10)
     parsed = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
     same = pc.equal(pc.cast(pc.cast(parsed, pa.date32()), pa.string()), day)
-    return pc.and_(same, pc.not_equal(pc.utf8_slice_codeunits(day, 0, 4), "0000"))
+    return pc.and_(same, pc.not_equal(pc.utf8_slice_codeunits(day, 0, 4), _constant("0000")))
+
+
+def _constant(value: bool | int | float | str) -> Any:
+    """``value`` as an Arrow scalar made from a buffer.
+
+    Any conversion of a Python object (a literal given to a compute function included) makes
+    pyarrow import pandas first: about two seconds in each task's first batch, measured.
+    """
+    import array
+
+    import pyarrow as pa
+
+    if isinstance(value, str):
+        data = value.encode()
+        offsets = pa.py_buffer(array.array("i", [0, len(data)]))
+        return pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)])[0]
+    if isinstance(value, bool):
+        return pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(bytes([value]))])[0]
+    if isinstance(value, int):
+        return _int64s([value])[0]
+    return pa.Array.from_buffers(pa.float64(), 1, [None, pa.py_buffer(array.array("d", [value]))])[0]
+
+
+def _int64s(values: Iterable[int]) -> Any:
+    """``values`` as an Arrow int64 array, made from a buffer (see :func:`_constant`)."""
+    import array
+
+    import pyarrow as pa
+
+    data = array.array("q", values)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])

@@ -19,6 +19,7 @@ from reliable_api.idempotency.sql_merge import LINE, Target
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from reliable_api.idempotency.db_upsert_arrow import ArrowBatch
     from reliable_api.idempotency.db_upsert_batches import LineBatch
 
 RAW, FIELDS, STAGE = "_rapi_raw", "_rapi_fields", "_rapi_stage"
@@ -32,6 +33,9 @@ class JsonSqlLoader:
     param = "?"
     #: What :meth:`json_type` calls a string.
     string_type = "text"
+    #: Whether the stage's key index is made before it is filled (kept up row by row) or after
+    #: (built once: cheaper on SQLite; MySQL's ALTER TABLE would copy the filled table).
+    index_first = False
     temporary = "TEMP"
     #: How a temporary table is dropped (SQLite has no DROP TEMP; its temp tables live in "temp").
     drop = "DROP TABLE IF EXISTS temp.{}"
@@ -43,8 +47,18 @@ class JsonSqlLoader:
     source = RAW
 
     # -- what each dialect spells its own way ------------------------------------------------
-    def stage_raw(self, connection: Connection, batch: LineBatch) -> None:
-        """Create ``RAW`` (n, doc) holding each line of ``batch`` with its 1-based number."""
+    def stage_raw(self, connection: Connection, batch: LineBatch, numbers: list[int] | None = None) -> None:
+        """Create ``RAW`` (n, doc) holding each line of ``batch`` with its 1-based number.
+
+        :param numbers: only these lines (with their numbers), the ones :meth:`prepare` doubted.
+        """
+        raise NotImplementedError
+
+    def stage_ready(self, connection: Connection, ready: ArrowBatch) -> bool:
+        """Put the records :meth:`prepare` passed into ``STAGE``.
+
+        :returns: False if the database changed a value on the way (``STAGE`` is left empty).
+        """
         raise NotImplementedError
 
     def split_fields(self, connection: Connection) -> None:
@@ -67,36 +81,48 @@ class JsonSqlLoader:
         raise NotImplementedError
 
     # -- the steps ---------------------------------------------------------------------------
-    def prepare(self, batch: LineBatch) -> None:
-        """Nothing to prepare on the client: the database parses the lines."""
+    def prepare(self, batch: LineBatch) -> ArrowBatch | None:
+        """Nothing to prepare on the client by default: the database parses the lines."""
+        return None
 
-    def load(self, connection: Connection, batch: LineBatch, prepared: None) -> BatchOutcome:
-        """Merge ``batch`` inside the caller's transaction."""
+    def load(self, connection: Connection, batch: LineBatch, ready: ArrowBatch | None) -> BatchOutcome:
+        """Merge ``batch`` inside the caller's transaction.
+
+        ``ready``: the records :meth:`prepare` parsed and screened, staged as they are; only the
+        lines it doubts (every line, without it) are checked and extracted in SQL.
+        """
         t = self.target
         self._drop(connection)
         connection.exec_driver_sql(
             f"CREATE {self.temporary} TABLE {REFUSED} (n integer, reason text, message text)"
         )
-        self.stage_raw(connection, batch)
-        self.split_fields(connection)
-        connection.exec_driver_sql(self._refusals())
         connection.exec_driver_sql(
             f"CREATE {self.temporary} TABLE {STAGE} AS SELECT 0 AS {LINE}, {t.column_list()} "
             f"FROM {t.name} WHERE 1 = 0"
         )
-        extract = ", ".join(self.extract(name) for name in t.columns)
-        self._each_row(
-            connection,
-            lambda where: (
-                f"INSERT INTO {STAGE} ({LINE}, {t.column_list()}) SELECT n, {extract} FROM {self.source} "
-                f"WHERE n NOT IN (SELECT n FROM {REFUSED}) AND {where}"
-            ),
-            self.source,
-            "n",
-        )
-        # Built once over the filled stage (cheaper than kept up row by row): repeated keys use it.
-        connection.exec_driver_sql(self.index_sql(STAGE, t.key))
-        outcome = BatchOutcome(duplicates=self._drop_duplicates(connection))
+        if self.index_first:
+            connection.exec_driver_sql(self.index_sql(STAGE, t.key))
+        if ready is not None and ready.rows and not self.stage_ready(connection, ready):
+            ready = None  # a value the screen let through was changed: check every line in SQL
+        if ready is None or ready.doubtful:
+            self.stage_raw(connection, batch, None if ready is None else ready.doubtful)
+            self.split_fields(connection)
+            connection.exec_driver_sql(self._refusals())
+            extract = ", ".join(self.extract(name) for name in t.columns)
+            self._each_row(
+                connection,
+                lambda where: (
+                    f"INSERT INTO {STAGE} ({LINE}, {t.column_list()}) SELECT n, {extract} "
+                    f"FROM {self.source} WHERE n NOT IN (SELECT n FROM {REFUSED}) AND {where}"
+                ),
+                self.source,
+                "n",
+            )
+        if not self.index_first:
+            connection.exec_driver_sql(self.index_sql(STAGE, t.key))
+        outcome = BatchOutcome()
+        if ready is None or ready.doubtful:  # the screen leaves every copy of a repeated key doubtful
+            outcome.duplicates = self._drop_duplicates(connection)
         connection.exec_driver_sql(t.unchanged_rows(STAGE))
         existing = int(connection.exec_driver_sql(t.existing_rows(STAGE)).scalar_one())
         staged = int(connection.exec_driver_sql(f"SELECT count(*) FROM {STAGE}").scalar_one())

@@ -13,12 +13,16 @@ from __future__ import annotations
 import tempfile
 from typing import TYPE_CHECKING
 
+from reliable_api.idempotency.db_upsert_arrow import arrow_batch, arrow_schema
 from reliable_api.idempotency.db_upsert_json_sql import FIELDS, RAW, STAGE, JsonSqlLoader
+from reliable_api.idempotency.sql_merge import LINE
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from reliable_api.idempotency.db_upsert_arrow import ArrowBatch
     from reliable_api.idempotency.db_upsert_batches import LineBatch
+    from reliable_api.idempotency.sql_merge import Target
 
 #: MySQL errors of a refused value or row: out of range, truncated, incorrect value, too long,
 #: NOT NULL, duplicate on another unique key, foreign key, CHECK constraint.
@@ -34,35 +38,82 @@ class MysqlLoader(JsonSqlLoader):
 
     param = "%s"
     string_type = "string"
+    index_first = True
     temporary = "TEMPORARY"
     drop = "DROP TEMPORARY TABLE IF EXISTS {}"
 
-    def stage_raw(self, connection: Connection, batch: LineBatch) -> None:
-        """``RAW`` by ``LOAD DATA LOCAL INFILE`` when the connection allows it."""
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self.arrow_schema = arrow_schema(target)
+
+    def prepare(self, batch: LineBatch) -> ArrowBatch | None:
+        """The batch parsed and screened by Arrow as CSV for ``LOAD DATA``, or None (all in SQL)."""
+        if self.arrow_schema is None:
+            return None
+        return arrow_batch(self.target, self.arrow_schema, batch.data, batch.lines, for_load_data=True)
+
+    def stage_ready(self, connection: Connection, ready: ArrowBatch) -> bool:
+        """``LOAD DATA`` of the CSV into ``STAGE``: the server casts as the floor's load does.
+
+        ``LOAD DATA LOCAL`` turns a value it cannot store into a warning, not an error (it cannot
+        stop the client's file): any warning empties the stage, and every line goes through SQL.
+        """
+        t = self.target
+        variables = ", ".join(f"@v{i}, @n{i}" for i in range(len(t.columns)))
+        values = ", ".join(f"{t.q(name)} = IF(@n{i} = 1, NULL, @v{i})" for i, name in enumerate(t.columns))
+        loaded = self._load_file(
+            connection,
+            ready.csv,
+            f"INTO TABLE {STAGE} CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY "
+            f"'\"' ESCAPED BY '' LINES TERMINATED BY '\\n' ({LINE}, {variables}) SET {values}",
+        )
+        if loaded and not connection.exec_driver_sql("SELECT @@warning_count").scalar_one():
+            return True
+        connection.exec_driver_sql(f"DELETE FROM {STAGE}")
+        return False
+
+    def stage_raw(self, connection: Connection, batch: LineBatch, numbers: list[int] | None = None) -> None:
+        """``RAW`` by ``LOAD DATA LOCAL INFILE`` when the connection allows it, else bound lines."""
         connection.exec_driver_sql(
             f"CREATE TEMPORARY TABLE {RAW} (n integer AUTO_INCREMENT PRIMARY KEY, doc longtext) "
             "CHARACTER SET utf8mb4"
         )
+        if numbers is None:
+            data, columns = batch.data, "(doc)"
+        else:
+            lines = batch.split()
+            data, columns = b"".join(b"%d\x01%s\n" % (n, lines[n - 1]) for n in numbers), "(n, doc)"
+        # \x01 occurs raw in no JSON text and nothing is escaped: each line lands whole in doc.
+        spec = f"INTO TABLE {RAW} CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\x01' ESCAPED BY '' {columns}"
+        if self._load_file(connection, data, spec):
+            return
+        rows = [line.split(b"\x01") if numbers else [line] for line in data.split(b"\n")[:-1]]
+        placeholders = ", ".join(["%s"] * len(rows[0])) if rows else "%s"
+        connection.exec_driver_sql(
+            f"INSERT INTO {RAW} {columns} VALUES ({placeholders})",
+            [tuple(part.decode() for part in row) for row in rows],
+        )
+
+    def _load_file(self, connection: Connection, data: bytes, spec: str) -> bool:
+        """``LOAD DATA LOCAL INFILE`` of ``data`` (``spec``: the statement from INTO on).
+
+        :returns: False when the connection or the server does not allow local files.
+        """
         from sqlalchemy.exc import OperationalError
 
         driver = connection.connection.driver_connection
-        if getattr(driver, "client_flag", 0) & LOCAL_FILES:
-            with tempfile.NamedTemporaryFile(suffix=".jsonl") as file:
-                file.write(batch.data)
-                file.flush()
-                try:
-                    # \x01 separates no fields and nothing is escaped: each line lands whole in doc.
-                    connection.exec_driver_sql(
-                        f"LOAD DATA LOCAL INFILE %s INTO TABLE {RAW} CHARACTER SET utf8mb4 "
-                        "FIELDS TERMINATED BY '\x01' ESCAPED BY '' LINES TERMINATED BY '\\n' (doc)",
-                        (file.name,),
-                    )
-                    return
-                except OperationalError as error:
-                    if getattr(error.orig, "args", (None,))[0] not in LOCAL_FILES_OFF:
-                        raise  # otherwise the server has local_infile off: bind the lines instead
-        lines = batch.data.decode().split("\n")[:-1]
-        connection.exec_driver_sql(f"INSERT INTO {RAW} (doc) VALUES (%s)", [(line,) for line in lines])
+        if not getattr(driver, "client_flag", 0) & LOCAL_FILES:
+            return False
+        with tempfile.NamedTemporaryFile(suffix=".load") as file:
+            file.write(data)
+            file.flush()
+            try:
+                connection.exec_driver_sql(f"LOAD DATA LOCAL INFILE %s {spec}", (file.name,))
+            except OperationalError as error:
+                if getattr(error.orig, "args", (None,))[0] not in LOCAL_FILES_OFF:
+                    raise
+                return False  # the server has local_infile off
+        return True
 
     source = FIELDS
 

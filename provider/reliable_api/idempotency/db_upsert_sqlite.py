@@ -21,8 +21,11 @@ if TYPE_CHECKING:
 class SqliteLoader(JsonSqlLoader):
     """:class:`JsonSqlLoader` spelled for SQLite's JSON1 functions."""
 
-    def stage_raw(self, connection: Connection, batch: LineBatch) -> None:
-        """``RAW`` from ``json_each`` over the batch as one JSON array (lines are JSON values)."""
+    def stage_raw(self, connection: Connection, batch: LineBatch, numbers: list[int] | None = None) -> None:
+        """``RAW`` from ``json_each`` over the batch as one JSON array (lines are JSON values).
+
+        (``numbers`` is never given: SQLite has no client-side screen, :meth:`prepare` is None.)
+        """
         array = "[" + batch.data.rstrip(b"\n").replace(b"\n", b",").decode() + "]"
         connection.exec_driver_sql(
             f"CREATE TEMP TABLE {RAW} AS SELECT key + 1 AS n, type AS kind, value AS doc FROM json_each(?)",

@@ -118,6 +118,21 @@ def test_refused_and_repeated_records_among_clean_ones_come_back_whole(engine: E
     assert sorted(_names(engine, table)) == [i for i in range(40) if i not in (7, 21, 30)]
 
 
+def test_a_value_mysql_would_truncate_on_load_is_refused_not_cut(engine: Engine, table: str) -> None:
+    if engine.dialect.name != "mysql":
+        pytest.skip(
+            "a MySQL TEXT column holds 65,535 bytes; LOAD DATA would cut a longer value with a warning"
+        )
+    records = _good(5)
+    records[2] = {"id": 2, "name": "x" * 70_000, "day": "2024-02-29", "score": 2}
+    result = upsert_records(engine, table, records, key=["id"], create=SCHEMA)
+    assert (result.inserted, [(r.error.record_key, r.error.reason) for r in result.rejected]) == (
+        4,
+        [("2", "db_refused")],
+    )
+    assert sorted(_names(engine, table)) == [0, 1, 3, 4]
+
+
 def test_rows_the_table_refuses_are_set_aside_row_by_row(engine: Engine, table: str) -> None:
     with engine.begin() as connection:
         connection.exec_driver_sql(
