@@ -33,11 +33,13 @@ class ArrowBatch:
     :param csv: the records the screen passed, as CSV of the table's columns (may be empty).
     :param rows: how many records ``csv`` holds.
     :param doubtful: 1-based line numbers of the records left to the careful path.
+    :param repeats: whether a key occurs more than once in the batch (all its records are doubted).
     """
 
     csv: bytes
     rows: int
     doubtful: list[int] = field(default_factory=list)
+    repeats: bool = True
 
 
 def arrow_schema(target: Target) -> Any:
@@ -95,9 +97,9 @@ def arrow_batch(
     if table.num_rows != lines:  # a blank line: row numbers would no longer be line numbers
         return None
     numbers = _int64s(range(1, lines + 1))
-    doubtful = _doubtful(target, table)
+    doubtful, repeats = _doubtful(target, table)
     left: list[int] = []
-    if doubtful is not None and pc.any(doubtful).as_py():
+    if pc.any(doubtful).as_py():
         left = pc.filter(numbers, doubtful).to_pylist()
         table, numbers = table.filter(pc.invert(doubtful)), pc.filter(numbers, pc.invert(doubtful))
     table = table.select(target.columns)
@@ -111,33 +113,33 @@ def arrow_batch(
         table = pa.table(columns, names=names)
     out = io.BytesIO()
     pcsv.write_csv(table, out, pcsv.WriteOptions(include_header=False))
-    return ArrowBatch(out.getvalue(), table.num_rows, left)
+    return ArrowBatch(out.getvalue(), table.num_rows, left, repeats)
 
 
-def _doubtful(target: Target, table: Any) -> Any:
-    """A boolean mask of the rows the database might refuse, or None when none can be doubted."""
+def _doubtful(target: Target, table: Any) -> tuple[Any, bool]:
+    """A boolean mask of the rows the database might refuse, and whether some key repeats."""
     import pyarrow.compute as pc
 
-    masks = [_key_doubts(target, table)]
-    masks += [_value_doubts(target.types[name], table[name]) for name in target.columns]
-    found = [mask for mask in masks if mask is not None]
-    if not found:
-        return None
-    combined = found[0]
-    for mask in found[1:]:
-        combined = pc.or_(combined, mask)
-    return combined
+    combined, repeats = _key_doubts(target, table)
+    for name in target.columns:
+        mask = _value_doubts(target.types[name], table[name])
+        if mask is not None:
+            combined = pc.or_(combined, mask)
+    return combined, repeats
 
 
-def _key_doubts(target: Target, table: Any) -> Any:
-    """Rows whose key is null, empty or repeated in the batch (the careful path decides which to keep)."""
+def _key_doubts(target: Target, table: Any) -> tuple[Any, bool]:
+    """Rows whose key is null, empty or repeated in the batch, and whether some key repeats.
+
+    (The careful path decides which of a repeated key's records to keep.)
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     keys = table.select(target.key).columns
     joined = keys[0]
     if len(keys) > 1:
-        joined = pc.binary_join_element_wise(*[pc.cast(c, pa.string()) for c in keys], "\x1f")
+        joined = pc.binary_join_element_wise(*[pc.cast(c, pa.string()) for c in keys], _constant("\x1f"))
     bad = pc.is_null(joined)
     for column in keys:
         bad = pc.or_(bad, pc.is_null(column))
@@ -148,7 +150,7 @@ def _key_doubts(target: Target, table: Any) -> Any:
     repeated = counts.field("values").filter(pc.greater(counts.field("counts"), _constant(1)))
     if len(repeated):
         bad = pc.or_(bad, pc.is_in(joined, value_set=repeated, skip_nulls=True))
-    return bad
+    return bad, len(repeated) > 0
 
 
 def _value_doubts(kind: Any, column: Any) -> Any:

@@ -71,7 +71,7 @@ class PostgresLoader:
         if ready.doubtful:
             lines = batch.split()
             numbered = b"".join(b"%d\x02%s\n" % (n, lines[n - 1]) for n in ready.doubtful)
-            careful = self._careful(cursor, numbered, numbered=True)
+            careful = self._careful(cursor, numbered, numbered=True, repeats=ready.repeats)
             outcome.inserted += careful.inserted
             outcome.updated += careful.updated
             outcome.duplicates, outcome.refused = careful.duplicates, careful.refused
@@ -138,10 +138,13 @@ class PostgresLoader:
             f"WHERE NOT ({t.same('t', 'EXCLUDED')})"
         )
 
-    def _careful(self, cursor: Any, data: bytes, *, numbered: bool = False) -> BatchOutcome:
+    def _careful(
+        self, cursor: Any, data: bytes, *, numbered: bool = False, repeats: bool = True
+    ) -> BatchOutcome:
         """Check, cast and merge each line of ``data`` in the database.
 
         :param numbered: each line is its number in the batch, a 0x02 byte, then the record.
+        :param repeats: whether a key may occur twice in ``data`` (False: no need to look).
         """
         t = self.target
         cursor.execute(
@@ -161,7 +164,7 @@ class PostgresLoader:
         )
         cursor.execute(f"CREATE TEMP TABLE {REFUSED} (n bigint, reason text, message text) ON COMMIT DROP")
         cursor.execute(self._check_block())
-        outcome = BatchOutcome(duplicates=self._drop_duplicates(cursor))
+        outcome = BatchOutcome(duplicates=self._drop_duplicates(cursor) if repeats else 0)
         cursor.execute("SAVEPOINT rapi_merge")
         try:
             outcome.inserted, outcome.updated = self._merge(cursor, STAGE)
@@ -180,7 +183,9 @@ class PostgresLoader:
         t = self.target
         keys = _text_array(t.key)
         known = _text_array(t.known)
-        columns = _text_array(t.columns)
+        # A refused value's column is looked for among those whose cast can fail: unbounded text
+        # takes any JSON string (NUL is refused when the line is parsed), so it is not tried.
+        columns = _text_array([name for name in t.columns if not _takes_any_text(t.types[name])])
         return f"""DO $rapi$
 DECLARE r record; d jsonb; k text; c text; problem text; why text;
 BEGIN
@@ -215,6 +220,7 @@ BEGIN
       EXCEPTION WHEN others THEN
         problem := 'db_refused'; why := SQLERRM;
         FOREACH c IN ARRAY {columns} LOOP
+          CONTINUE WHEN coalesce(jsonb_typeof(d -> c), 'null') = 'null';
           BEGIN PERFORM jsonb_populate_record(NULL::{t.name}, jsonb_build_object(c, d -> c));
           EXCEPTION WHEN others THEN why := format('column %L: %s', c, SQLERRM); EXIT;
           END;
@@ -261,6 +267,12 @@ END $rapi$""")
         )
         inserted, updated = cursor.fetchone()
         return int(inserted), int(updated)
+
+
+def _takes_any_text(kind: Any) -> bool:
+    from sqlalchemy import types
+
+    return isinstance(kind, types.String) and kind.length is None and not isinstance(kind, types.Enum)
 
 
 def _text_array(names: list[str]) -> str:
