@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -198,29 +198,31 @@ def _run(engine: Engine, target: Target, batches: Iterator[LineBatch]) -> Upsert
 def _load(engine: Engine, target: Target, batches: Iterator[LineBatch]) -> UpsertResult:
     loader = _loader(target)
     result = UpsertResult()
-    # Each batch is prepared (parsed on the client, where a loader does) while the database
-    # merges the one before: the two overlap instead of taking turns.
+
+    def produce() -> tuple[LineBatch, Any] | None:
+        batch = next(batches, None)
+        return None if batch is None else (batch, loader.prepare(batch) if batch.lines else None)
+
+    # The next batch is read (decompressed) and prepared (parsed on the client, where a loader
+    # does) in a worker thread while the database merges the one before: the two overlap
+    # instead of taking turns. At most two batches are in memory.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-upsert-prepare") as pool:
-        pending: tuple[LineBatch, Future[Any]] | None = None
-        for batch in batches:
+        coming = pool.submit(produce)
+        while (item := coming.result()) is not None:
+            coming = pool.submit(produce)
+            batch, prepared = item
             result.rejected += [_rejection(record, error, target.key) for record, error in batch.refused]
-            if not batch.lines:
-                continue
-            ready = pool.submit(loader.prepare, batch)
-            if pending is not None:
-                _merge(engine, loader, target, *pending, result)
-            pending = (batch, ready)
-        if pending is not None:
-            _merge(engine, loader, target, *pending, result)
+            if batch.lines:
+                _merge(engine, loader, target, batch, prepared, result)
     return result
 
 
 def _merge(
-    engine: Engine, loader: Any, target: Target, batch: LineBatch, prepared: Future[Any], result: UpsertResult
+    engine: Engine, loader: Any, target: Target, batch: LineBatch, prepared: Any, result: UpsertResult
 ) -> None:
     """Merge one prepared batch in its own transaction and add what it did to ``result``."""
     with engine.begin() as connection:
-        outcome: BatchOutcome = loader.load(connection, batch, prepared.result())
+        outcome: BatchOutcome = loader.load(connection, batch, prepared)
     result.inserted += outcome.inserted
     result.updated += outcome.updated
     result.duplicates += outcome.duplicates
