@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from reliable_api.idempotency.sql_merge import Target
@@ -24,6 +24,7 @@ ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 ISO_TIME = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]" + ISO_TIME[:-1] + r")?$"
 INTEGER_RANGES = {"small": 2**15, "int": 2**31}
+Output = Literal["copy", "load_data", "none"]
 
 
 @dataclass
@@ -73,16 +74,17 @@ def _mysql_boolean(kind: Any) -> bool:
 
 
 def arrow_batch(
-    target: Target, schema: Any, data: bytes, lines: int, *, for_load_data: bool = False
+    target: Target, schema: Any, data: bytes, lines: int, *, output: Output = "copy"
 ) -> ArrowBatch | None:
     """``data`` (``lines`` JSON Lines) parsed and screened, or None when Arrow cannot read it.
 
     None (the careful path for the whole batch): a field the table lacks, a value of another JSON
     type than its column's, a line that is no object.
 
-    :param for_load_data: CSV for MySQL's ``LOAD DATA``, which has no way to tell a null from an
-        empty field: each row starts with its line number, each column is followed by a 0/1
-        "is null" column, booleans are 0/1.
+    :param output: the passed records as CSV for PostgreSQL's ``COPY`` ("copy"), or for MySQL's
+        ``LOAD DATA`` ("load_data"), which cannot tell a null from an empty field: each row starts
+        with its line number, each column is followed by a 0/1 "is null" column, booleans are
+        0/1; or none ("none": the screen's verdict alone).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -103,7 +105,9 @@ def arrow_batch(
         left = pc.filter(numbers, doubtful).to_pylist()
         table, numbers = table.filter(pc.invert(doubtful)), pc.filter(numbers, pc.invert(doubtful))
     table = table.select(target.columns)
-    if for_load_data:
+    if output == "none":
+        return ArrowBatch(b"", table.num_rows, left, repeats)
+    if output == "load_data":
         columns, names = [numbers], ["n"]
         for name, column in zip(table.column_names, table.columns, strict=True):
             if pa.types.is_boolean(column.type):

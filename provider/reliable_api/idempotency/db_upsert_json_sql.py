@@ -36,6 +36,9 @@ class JsonSqlLoader:
     #: Whether the stage's key index is made before it is filled (kept up row by row) or after
     #: (built once: cheaper on SQLite; MySQL's ALTER TABLE would copy the filled table).
     index_first = False
+    #: Whether :meth:`stage_ready` stages the records the screen passed (else the screen only
+    #: spares the checks: every line is still extracted in SQL).
+    stages_ready = False
     temporary = "TEMP"
     #: How a temporary table is dropped (SQLite has no DROP TEMP; its temp tables live in "temp").
     drop = "DROP TABLE IF EXISTS temp.{}"
@@ -102,12 +105,14 @@ class JsonSqlLoader:
         )
         if self.index_first:
             connection.exec_driver_sql(self.index_sql(STAGE, t.key))
-        if ready is not None and ready.rows and not self.stage_ready(connection, ready):
+        if ready is not None and self.stages_ready and ready.rows and not self.stage_ready(connection, ready):
             ready = None  # a value the screen let through was changed: check every line in SQL
-        if ready is None or ready.doubtful:
-            self.stage_raw(connection, batch, None if ready is None else ready.doubtful)
+        if ready is None or ready.doubtful or not self.stages_ready:
+            # Where the passed records are staged already, only the doubted lines are left.
+            self.stage_raw(connection, batch, ready.doubtful if ready and self.stages_ready else None)
             self.split_fields(connection)
-            connection.exec_driver_sql(self._refusals())
+            if ready is None or ready.doubtful:  # otherwise the screen vouched for every line
+                connection.exec_driver_sql(self._refusals())
             extract = ", ".join(self.extract(name) for name in t.columns)
             self._each_row(
                 connection,
@@ -121,7 +126,7 @@ class JsonSqlLoader:
         if not self.index_first:
             connection.exec_driver_sql(self.index_sql(STAGE, t.key))
         outcome = BatchOutcome()
-        if ready is None or ready.doubtful:  # the screen leaves every copy of a repeated key doubtful
+        if ready is None or ready.repeats:
             outcome.duplicates = self._drop_duplicates(connection)
         connection.exec_driver_sql(t.unchanged_rows(STAGE))
         existing = int(connection.exec_driver_sql(t.existing_rows(STAGE)).scalar_one())

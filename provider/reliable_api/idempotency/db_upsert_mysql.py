@@ -39,6 +39,7 @@ class MysqlLoader(JsonSqlLoader):
     param = "%s"
     string_type = "string"
     index_first = True
+    stages_ready = True
     temporary = "TEMPORARY"
     drop = "DROP TEMPORARY TABLE IF EXISTS {}"
 
@@ -50,7 +51,7 @@ class MysqlLoader(JsonSqlLoader):
         """The batch parsed and screened by Arrow as CSV for ``LOAD DATA``, or None (all in SQL)."""
         if self.arrow_schema is None:
             return None
-        return arrow_batch(self.target, self.arrow_schema, batch.data, batch.lines, for_load_data=True)
+        return arrow_batch(self.target, self.arrow_schema, batch.data, batch.lines, output="load_data")
 
     def stage_ready(self, connection: Connection, ready: ArrowBatch) -> bool:
         """``LOAD DATA`` of the CSV into ``STAGE``: the server casts as the floor's load does.

@@ -10,21 +10,39 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from reliable_api.idempotency.db_upsert_arrow import arrow_batch, arrow_schema
 from reliable_api.idempotency.db_upsert_json_sql import RAW, JsonSqlLoader
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from reliable_api.idempotency.db_upsert_arrow import ArrowBatch
     from reliable_api.idempotency.db_upsert_batches import LineBatch
+    from reliable_api.idempotency.sql_merge import Target
 
 
 class SqliteLoader(JsonSqlLoader):
-    """:class:`JsonSqlLoader` spelled for SQLite's JSON1 functions."""
+    """:class:`JsonSqlLoader` spelled for SQLite's JSON1 functions.
+
+    With pyarrow, Arrow reads and screens each batch in the worker thread: when it doubts no
+    line, the checks in SQL (no record, no key, unknown fields, repeated keys) are skipped.
+    (Binding Arrow's records instead of extracting them in SQL was measured: no faster.)
+    """
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self.arrow_schema = arrow_schema(target)
+
+    def prepare(self, batch: LineBatch) -> ArrowBatch | None:
+        """The screen's verdict on the batch, or None (no pyarrow, or a json column)."""
+        if self.arrow_schema is None:
+            return None
+        return arrow_batch(self.target, self.arrow_schema, batch.data, batch.lines, output="none")
 
     def stage_raw(self, connection: Connection, batch: LineBatch, numbers: list[int] | None = None) -> None:
         """``RAW`` from ``json_each`` over the batch as one JSON array (lines are JSON values).
 
-        (``numbers`` is never given: SQLite has no client-side screen, :meth:`prepare` is None.)
+        (``numbers`` is never given: SQLite stages every line, :attr:`stages_ready` is False.)
         """
         array = "[" + batch.data.rstrip(b"\n").replace(b"\n", b",").decode() + "]"
         connection.exec_driver_sql(
