@@ -118,3 +118,27 @@ def test_a_blank_line_sends_the_whole_batch_to_the_careful_path() -> None:
 
 def test_a_json_column_has_no_fast_path() -> None:
     assert arrow_schema(_target({"id": types.Integer(), "doc": postgresql.JSONB()})) is None
+
+
+def test_load_data_csv_numbers_rows_and_flags_nulls() -> None:
+    from sqlalchemy.dialects import mysql
+
+    columns: dict[str, Any] = {
+        "id": types.BigInteger(),
+        "name": types.Text(),
+        "ok": mysql.TINYINT(display_width=1),  # MySQL's BOOLEAN, as reflected
+    }
+    target = Target(mysql.dialect(), "t", None, ["id"], ["name", "ok"], list(columns), columns)
+    records = [{"id": 1, "name": "", "ok": True}, {"id": 2, "name": None, "ok": False}, {"id": 2}]
+    ready = arrow_batch(target, arrow_schema(target), *_lines(records), output="load_data")
+    # Lines 2 and 3 share a key: both are doubted. An empty string is quoted, a null flagged.
+    assert (ready.csv, ready.doubtful, ready.repeats) == (b'1,1,0,"",0,1,0\n', [2, 3], True)
+    records[2]["id"] = 3
+    ready = arrow_batch(target, arrow_schema(target), *_lines(records), output="load_data")
+    assert ready.csv.splitlines()[1:] == [b"2,2,0,,1,0,0", b"3,3,0,,1,,1"]
+
+
+def test_screen_only_gives_the_verdict() -> None:
+    target = _target()
+    verdict = arrow_batch(target, arrow_schema(target), *_lines([_good(1), _good(2)]), output="none")
+    assert (verdict.csv, verdict.rows, verdict.doubtful, verdict.repeats) == (b"", 2, [], False)
