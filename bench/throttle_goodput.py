@@ -52,6 +52,7 @@ class Scenario:
     workers: int | None = None  # None: --workers
     duration: float | None = None  # None: --duration
     quota: str = ""  # windows after the first, added to rate_limit: ", 300/min"
+    aimd: dict[str, float] = field(default_factory=dict)  # Aimd fields other than the defaults
 
 
 NGINX_RATE = 20.0
@@ -90,6 +91,23 @@ SCENARIOS = (
         backend="redis",
         adaptive=True,
         nginx=(STRICT,),
+    ),
+    # The same with a smaller hold after a late answer (1 ms at 20/s instead of 5 ms).
+    Scenario(
+        "nginx-ours-sqlite-hold-2pct",
+        "ours",
+        backend="sqlite",
+        adaptive=True,
+        nginx=(STRICT,),
+        aimd={"hold": 0.02},
+    ),
+    Scenario(
+        "nginx-ours-redis-hold-2pct",
+        "ours",
+        backend="redis",
+        adaptive=True,
+        nginx=(STRICT,),
+        aimd={"hold": 0.02},
     ),
     Scenario(
         "nginx-two-windows-redis",
@@ -156,6 +174,12 @@ def make_caller(scenario: Scenario, url: str, rate: float, run_id: str = "") -> 
         return lambda: client.get(PATH).ok
     from reliable_api.hooks.http import ReliableHttpHook
 
+    if scenario.aimd:  # this worker process's limiters only
+        from reliable_api.throttle.aimd import Aimd
+        from reliable_api.throttle.limiter import SharedRateLimiter
+
+        defaults = SharedRateLimiter.__init__.__kwdefaults__
+        defaults["aimd"] = Aimd(**scenario.aimd)  # type: ignore[arg-type]
     # A limit key of its own per run: the shared state of an earlier run must not carry over.
     hook = ReliableHttpHook(method="GET", http_conn_id="bench_reliable", limit_key=run_id)
     return lambda: hook.run(PATH).ok
