@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from reliable_api.alerting import dag_test_deadlines
 from reliable_api.hooks import http_operator_listener
 from reliable_api.plugin.lazy import LazyApp
 
@@ -20,8 +21,9 @@ class ReliableApiPlugin(AirflowPlugin):
     """Registers the provider's pages in the Airflow UI (its API server and its nav)."""
 
     name = "reliable_api"
-    #: Keeps ``HttpOperator(deferrable=True)`` on a reliable_http connection under its limit.
-    listeners = [http_operator_listener]
+    #: Keeps ``HttpOperator(deferrable=True)`` on a reliable_http connection under its limit;
+    #: lets ``dag.test()`` finish a DAG with a Deadline Alert (Airflow 3.3.2's bug).
+    listeners = [http_operator_listener, dag_test_deadlines]
     fastapi_apps = [
         {
             "app": LazyApp("reliable_api.plugin.app:create_app"),

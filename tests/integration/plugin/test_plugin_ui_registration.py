@@ -20,10 +20,12 @@ def test_importing_the_plugin_adds_only_its_own_two_small_modules() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     added = json.loads(found.stdout.strip().splitlines()[-1])
-    # Besides: the HttpOperator listener (ADR 0030) and Airflow's listener marker it needs, which
-    # Airflow imports itself to load any plugin's listeners.
+    # Besides: the listeners (HttpOperator's, ADR 0030; dag.test()'s deadlines, ADR 0021) and
+    # Airflow's listener marker they need, which Airflow imports itself to load any plugin's.
     ours = [name for name in added if name.startswith("reliable_api")]
     assert ours == [
+        "reliable_api.alerting",
+        "reliable_api.alerting.dag_test_deadlines",
         "reliable_api.hooks",
         "reliable_api.hooks.http_operator_listener",
         "reliable_api.plugin",
