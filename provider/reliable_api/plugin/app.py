@@ -317,6 +317,9 @@ def _login_url(next_url: str) -> str | None:
     from airflow.api_fastapi.app import get_auth_manager
 
     try:
-        return str(get_auth_manager().get_url_login(next_url=next_url))
+        url = str(get_auth_manager().get_url_login(next_url=next_url))
     except Exception:  # an auth manager without a login page still gets its 401 shown
         return None
+    if "next=" not in url:  # Airflow 3.1's simple auth manager drops it; its login page reads it
+        url += ("&" if "?" in url else "?") + urlencode({"next": next_url})
+    return url
