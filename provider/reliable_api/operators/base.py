@@ -78,6 +78,29 @@ class ReliableOperator(BaseOperator):
         #: what this try read and wrote, set by ``execute`` for OpenLineage
         self.lineage: TaskLineage | None = None
 
+    def pre_execute(self, context: Context) -> None:
+        """Refuse a rendered ``*conn_id`` that names no Airflow connection, naming it.
+
+        Without this check the hook's lookup fails with Airflow's ``AirflowNotFoundException``,
+        which Airflow retries; a ``ConfigurationError`` fails the task at once, with its alert.
+        ``state_conn_id`` is left to the state DB, which may do without its connection.
+
+        :raises ConfigurationError: naming the argument, its rendered value and what to create.
+        """
+        from reliable_api.connections import find_connection
+
+        super().pre_execute(context)
+        for field in self.template_fields:
+            value = getattr(self, field, None)
+            if not field.endswith("conn_id") or field == "state_conn_id" or not isinstance(value, str):
+                continue
+            if value and find_connection(value) is None:
+                raise ConfigurationError(
+                    f"task {self.task_id!r}: {field}={value!r} names no Airflow connection: create"
+                    f" it (UI, `airflow connections add {value}`, or AIRFLOW_CONN_{value.upper()})"
+                    " or correct the argument"
+                )
+
     def declare_target(self, asset: Asset | None) -> None:
         """Add ``asset`` (the load's target) to the task's outlets, unless it is there or ``None``."""
         if asset is not None and asset not in self.outlets:
