@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from reliable_api.idempotency.db_upsert_arrow import arrow_batch, arrow_schema
 from reliable_api.idempotency.db_upsert_batches import BatchOutcome
 from reliable_api.idempotency.sql_merge import LINE, Target
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from reliable_api.idempotency.db_upsert_arrow import ArrowBatch
+    from reliable_api.idempotency.db_upsert_arrow import ArrowBatch, Output
     from reliable_api.idempotency.db_upsert_batches import LineBatch
 
 RAW, FIELDS, STAGE = "_rapi_raw", "_rapi_fields", "_rapi_stage"
@@ -43,8 +44,12 @@ class JsonSqlLoader:
     #: How a temporary table is dropped (SQLite has no DROP TEMP; its temp tables live in "temp").
     drop = "DROP TABLE IF EXISTS temp.{}"
 
+    #: What Arrow's screen hands :meth:`load` (see :func:`arrow_batch`); None: no screen.
+    arrow_output: Output | None = None
+
     def __init__(self, target: Target) -> None:
         self.target = target
+        self.arrow_schema = None if self.arrow_output is None else arrow_schema(target)
 
     #: The table the checks and the extraction read: ``RAW``, or what :meth:`split_fields` made.
     source = RAW
@@ -85,8 +90,10 @@ class JsonSqlLoader:
 
     # -- the steps ---------------------------------------------------------------------------
     def prepare(self, batch: LineBatch) -> ArrowBatch | None:
-        """Nothing to prepare on the client by default: the database parses the lines."""
-        return None
+        """The batch parsed and screened by Arrow, or None: every line is checked in SQL."""
+        if self.arrow_output is None or self.arrow_schema is None:
+            return None
+        return arrow_batch(self.target, self.arrow_schema, batch.data, batch.lines, output=self.arrow_output)
 
     def load(self, connection: Connection, batch: LineBatch, ready: ArrowBatch | None) -> BatchOutcome:
         """Merge ``batch`` inside the caller's transaction.

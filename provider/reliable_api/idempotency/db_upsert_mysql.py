@@ -13,7 +13,6 @@ from __future__ import annotations
 import tempfile
 from typing import TYPE_CHECKING
 
-from reliable_api.idempotency.db_upsert_arrow import arrow_batch, arrow_schema
 from reliable_api.idempotency.db_upsert_json_sql import FIELDS, RAW, STAGE, JsonSqlLoader
 from reliable_api.idempotency.sql_merge import LINE
 
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 
     from reliable_api.idempotency.db_upsert_arrow import ArrowBatch
     from reliable_api.idempotency.db_upsert_batches import LineBatch
-    from reliable_api.idempotency.sql_merge import Target
 
 #: MySQL errors of a refused value or row: out of range, truncated, incorrect value, too long,
 #: NOT NULL, duplicate on another unique key, foreign key, CHECK constraint.
@@ -40,18 +38,9 @@ class MysqlLoader(JsonSqlLoader):
     string_type = "string"
     index_first = True
     stages_ready = True
+    arrow_output = "load_data"
     temporary = "TEMPORARY"
     drop = "DROP TEMPORARY TABLE IF EXISTS {}"
-
-    def __init__(self, target: Target) -> None:
-        super().__init__(target)
-        self.arrow_schema = arrow_schema(target)
-
-    def prepare(self, batch: LineBatch) -> ArrowBatch | None:
-        """The batch parsed and screened by Arrow as CSV for ``LOAD DATA``, or None (all in SQL)."""
-        if self.arrow_schema is None:
-            return None
-        return arrow_batch(self.target, self.arrow_schema, batch.data, batch.lines, output="load_data")
 
     def stage_ready(self, connection: Connection, ready: ArrowBatch) -> bool:
         """``LOAD DATA`` of the CSV into ``STAGE``: the server casts as the floor's load does.

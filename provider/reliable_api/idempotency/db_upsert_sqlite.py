@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reliable_api.idempotency.db_upsert_arrow import arrow_batch, arrow_schema
 from reliable_api.idempotency.db_upsert_json_sql import RAW, JsonSqlLoader
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from reliable_api.idempotency.db_upsert_arrow import ArrowBatch
     from reliable_api.idempotency.db_upsert_batches import LineBatch
-    from reliable_api.idempotency.sql_merge import Target
 
 
 class SqliteLoader(JsonSqlLoader):
@@ -29,15 +26,7 @@ class SqliteLoader(JsonSqlLoader):
     (Binding Arrow's records instead of extracting them in SQL was measured: no faster.)
     """
 
-    def __init__(self, target: Target) -> None:
-        super().__init__(target)
-        self.arrow_schema = arrow_schema(target)
-
-    def prepare(self, batch: LineBatch) -> ArrowBatch | None:
-        """The screen's verdict on the batch, or None (no pyarrow, or a json column)."""
-        if self.arrow_schema is None:
-            return None
-        return arrow_batch(self.target, self.arrow_schema, batch.data, batch.lines, output="none")
+    arrow_output = "none"
 
     def stage_raw(self, connection: Connection, batch: LineBatch, numbers: list[int] | None = None) -> None:
         """``RAW`` from ``json_each`` over the batch as one JSON array (lines are JSON values).
