@@ -301,15 +301,25 @@ def _strategies(
         if not isinstance(error, TransientError):  # a caller's tenacity.TryAgain: not ours to report
             return
         event = RetryEvent(retry_state.attempt_number, retry_state.upcoming_sleep, error)
-        log.warning(
-            "%s %s failed (attempt %d: %s, status %s); retrying in %.2f s",
-            error.method or "?",
-            error.url or "?",
-            event.attempt,
-            type(error).__name__,
-            error.status,
-            event.wait,
-        )
+        if error.url is None:  # failed before a request was sent (the limiter's backend, say): say why
+            log.warning(
+                "%s request not sent (attempt %d: %s: %s); retrying in %.2f s",
+                error.method or method.upper(),
+                event.attempt,
+                type(error).__name__,
+                error,
+                event.wait,
+            )
+        else:
+            log.warning(
+                "%s %s failed (attempt %d: %s, status %s); retrying in %.2f s",
+                error.method or method.upper(),
+                error.url,
+                event.attempt,
+                type(error).__name__,
+                error.status,
+                event.wait,
+            )
         if on_retry is not None:
             on_retry(event)
 

@@ -17,6 +17,7 @@ from reliable_api.exceptions import (
     RecordRejected,
     ReliableApiError,
     ServerError,
+    TransientError,
 )
 from reliable_api.http.retry import (
     RetryEvent,
@@ -251,6 +252,15 @@ def test_on_retry_and_the_log_see_each_retry_with_the_url_redacted(caplog: pytes
     assert "retrying in 5.00 s" in caplog.text
     assert "token=***" in caplog.text
     assert "SECRET" not in caplog.text
+
+
+def test_a_failure_before_sending_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    retrying, time = retrying_for(method="post", headers={"Idempotency-Key": "k"})
+    backend_down = TransientError("limiter backend redis at redis://127.0.0.1:1/0 failed: Connection refused")
+    with caplog.at_level(logging.WARNING, logger="reliable_api.http.retry"):
+        run(retrying, [backend_down, "ok"], time=time)
+    assert "POST request not sent (attempt 1: TransientError: limiter backend redis" in caplog.text
+    assert "?" not in caplog.text
 
 
 def test_from_http_settings() -> None:
