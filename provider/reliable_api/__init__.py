@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "api_asset": "reliable_api.operators.assets",
     "ApiRetryPolicy": "reliable_api.operators.retry_policy",
     "ReliableHttpHook": "reliable_api.hooks.http",
+    "ReliableHttpOperator": "reliable_api.operators.http",
     "ApiResource": "reliable_api.idempotency.api_resource",
     "PageNumberPaginator": "reliable_api.http.pagination",
     "OffsetPaginator": "reliable_api.http.pagination",
@@ -62,6 +63,7 @@ __all__ = [  # the names of _LAZY (a test holds them equal), spelled out for lin
     "RecordRejected",
     "ReliableApiError",
     "ReliableHttpHook",
+    "ReliableHttpOperator",
     "ReliableOperator",
     "ReplayDeadLettersOperator",
     "TransientError",
@@ -102,6 +104,7 @@ if TYPE_CHECKING:
     from reliable_api.operators.base import ReliableOperator
     from reliable_api.operators.db_upsert import DbUpsertOperator
     from reliable_api.operators.extract import ApiExtractOperator
+    from reliable_api.operators.http import ReliableHttpOperator
     from reliable_api.operators.replay import ReplayDeadLettersOperator
     from reliable_api.operators.retry_policy import ApiRetryPolicy
     from reliable_api.operators.validate import ValidateRecordsOperator

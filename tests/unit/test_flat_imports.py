@@ -47,3 +47,22 @@ def test_import_reliable_api_imports_no_airflow_and_a_flat_name_only_its_module(
     # the other operators, the upsert machinery and validation stay unloaded
     assert not [m for m in loaded if m.startswith(("reliable_api.validation", "reliable_api.idempotency"))]
     assert "reliable_api.operators.db_upsert" not in loaded
+
+
+def test_reliable_http_operator_flat_import_loads_only_the_http_layer() -> None:
+    probe = (
+        "import json, sys\n"
+        "from reliable_api import ReliableHttpOperator\n"
+        "from reliable_api.operators.http import ReliableHttpOperator as defined\n"
+        "print(json.dumps([ReliableHttpOperator is defined,\n"
+        "    sorted(m for m in sys.modules if m.startswith('reliable_api.'))]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    same, loaded = json.loads(result.stdout.splitlines()[-1])
+    assert same is True
+    assert "reliable_api.operators.http" in loaded
+    # neither the record operators nor their upsert and validation machinery
+    assert not [m for m in loaded if m.startswith(("reliable_api.validation", "reliable_api.idempotency"))]
+    assert not {"reliable_api.operators.extract", "reliable_api.operators.db_upsert"} & set(loaded)
