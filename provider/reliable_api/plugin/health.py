@@ -2,7 +2,8 @@
 
 Routes (JSON next to each page)::
 
-    GET /health                          every integration: status, figures, anomalies, retired ones
+    GET /health                          every integration: status, figures, anomalies, retired ones;
+                                         each window of every reliable_http connection's rate limit
     GET /health/{integration}?range=7d   charts of every measure (24h, 7d, 30d), anomalies marked,
                                          where each task's time goes, notes on what is unknown
     GET /api/health, /api/health/{integration}?range=7d
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from reliable_api.monitoring.health import IntegrationHealth
+    from reliable_api.plugin.limits import ConnectionLimit
 
 AccessDep = Annotated[Access, Depends(current_access)]
 RangeQuery = Annotated[str, Query(alias="range", pattern="^(24h|7d|30d)$")]
@@ -83,19 +85,33 @@ def detail(engine_of: Callable[[], Engine], integration: str, span: str) -> dict
     }
 
 
+def limits(request: Request) -> list[ConnectionLimit]:
+    """Each connection's limit windows, read from their backends without taking a slot."""
+    from reliable_api.plugin.limits import connection_limits
+
+    found: list[ConnectionLimit] = connection_limits(request.app.state.limit_readings)
+    return found
+
+
 def install(app: FastAPI) -> None:
     """Add the health pages and their JSON to ``app``."""
+    from reliable_api.monitoring.health_limits import Readings
+
+    app.state.limit_readings = Readings()  # the previous view's readings, to measure each pace
 
     @app.get("/health")
     def health_page(request: Request, access: AccessDep) -> Any:
         access.require("GET", None, "integration health")
         rows = overview(request.app.state.engine)
-        return page(request, "health.html", rows=rows, user=access.name, number=compact_number)
+        return page(
+            request, "health.html", rows=rows, limits=limits(request), user=access.name, number=compact_number
+        )
 
     @app.get("/api/health")
     def health_json(request: Request, access: AccessDep) -> dict[str, Any]:
         access.require("GET", None, "integration health")
-        return {"integrations": [item.to_dict() for item in overview(request.app.state.engine)]}
+        integrations = [item.to_dict() for item in overview(request.app.state.engine)]
+        return {"integrations": integrations, "rate_limits": [item.to_dict() for item in limits(request)]}
 
     @app.get("/health/{integration}")
     def detail_page(request: Request, access: AccessDep, integration: str, span: RangeQuery = "7d") -> Any:
