@@ -64,6 +64,8 @@ def _read(conn_id: str, readings: Readings) -> ConnectionLimit | None:
         settings = hook.settings
     except ConfigurationError as error:
         return ConnectionLimit(conn_id, "", unknown=f"unknown: {error}")
+    except Exception as error:  # e.g. deleted since it was listed: the row says so
+        return ConnectionLimit(conn_id, "", unknown=f"unknown: {_why(error)}")
     if settings.rate_limit is None:
         return None
     backend = settings.limiter_backend

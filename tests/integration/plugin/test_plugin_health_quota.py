@@ -139,3 +139,30 @@ def test_an_unreachable_backend_is_said_in_its_row(
     [limit] = [item for item in body.json()["rate_limits"] if item["conn_id"] == "quota_page_down"]
     assert limit["unknown"].startswith("unknown: redis unreachable")
     assert limit["windows"] == []
+
+
+def test_the_outlook_of_a_calendar_day_and_of_a_slow_pace() -> None:
+    from reliable_api.monitoring.health_limits import Readings
+    from reliable_api.throttle.base import Window, WindowUsage
+
+    day = Window(count=1000, period=86400, burst=1000, calendar_offset=0.0)
+    hour = Window(count=40, period=3600, burst=40)
+    noon = 86400 * 20000 + 43200.0  # 12 h into a UTC day: 400 used is 800 by midnight
+    readings = Readings()
+    [calm] = readings.windows("k", [day], [WindowUsage(day, 400, 1000, 43200)], noon)
+    assert calm.pace == pytest.approx(400 / 43200)
+    assert calm.runs_out_in is None
+    assert calm.outlook == "not at this pace"
+    [busy] = readings.windows("k2", [day], [WindowUsage(day, 600, 1000, 43200)], noon)
+    assert busy.runs_out_in == pytest.approx(400 / (600 / 43200))  # before midnight
+    assert busy.outlook.startswith("in 8.0 h")
+
+    # A rolling hour leaks 40 an hour (0.67 a minute): half a unit a minute never fills it, 5 do.
+    readings.windows("r", [hour], [WindowUsage(hour, 10, 40, 900)], noon)
+    [slow] = readings.windows("r", [hour], [WindowUsage(hour, 10 - 60 * 40 / 3600 + 0.5, 40, 900)], noon + 60)
+    assert slow.pace == pytest.approx(0.5 / 60)
+    assert slow.outlook == "not at this pace"
+    used = slow.used - 60 * 40 / 3600 + 5
+    [fast] = readings.windows("r", [hour], [WindowUsage(hour, used, 40, 900)], noon + 120)
+    assert fast.pace == pytest.approx(5 / 60)
+    assert fast.runs_out_in == pytest.approx((40 - used) / (5 / 60 - 40 / 3600))
