@@ -219,8 +219,12 @@ class DemoStack:
         deadline = time.monotonic() + timeout
         with self.api_client() as api:
             while time.monotonic() < deadline:
-                run = api.get(f"/dags/{dag_id}/dagRuns/{run_id}")
-                # A 5xx here is the busy SQLite of the demo, not the run's state: ask again.
+                # A 5xx or a read timeout here is the busy SQLite of the demo, not the run's state:
+                # ask again.
+                try:
+                    run = api.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+                except httpx.TimeoutException:
+                    continue
                 state = run.json()["state"] if run.is_success else None
                 if state in ("success", "failed"):
                     return str(state)
