@@ -259,11 +259,23 @@ def main() -> None:
         "--other-rows", type=int, default=200_000, help="rows for SQLite and MariaDB (0: skip)"
     )
     parser.add_argument("--skip-postgres", action="store_true", help="only SQLite and MariaDB")
+    parser.add_argument(
+        "--refused-only",
+        type=int,
+        metavar="REPS",
+        help="only issue 13's case (10,000 records, 1%% refused, against clean), REPS runs of each",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        if not args.skip_postgres:
+        if args.refused_only:
+            db = Postgres()
+            try:
+                refused_values(db, workdir, reps=args.refused_only)
+            finally:
+                db.close()
+        elif not args.skip_postgres:
             postgres(args.rows, args.reps, args.dlt_default_max_rows, workdir)
-        if args.other_rows:
+        if args.other_rows and not args.refused_only:
             other_engines(args.other_rows, args.reps, workdir)
 
 
