@@ -30,7 +30,7 @@ PYTEST_WORKERS ?= 4
 
 test: lint
 	$(PY) -m compileall -q -j 0 provider tests dags demo  # our own modules too (see $(INSTALLED))
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=40
 
 # Known vulnerabilities of the installed packages, offline (.ci/advisories.py says why and how).
 audit: venv
