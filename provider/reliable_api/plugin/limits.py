@@ -69,14 +69,15 @@ def _read(conn_id: str, readings: Readings) -> ConnectionLimit | None:
     if settings.rate_limit is None:
         return None
     backend = settings.limiter_backend
+    if backend == "memory":  # each worker's own: this process would show its own, empty state
+        return ConnectionLimit(conn_id, backend, unknown="unknown: a memory limit lives in each worker")
     try:
         limiter = hook.limiter
         assert limiter is not None
         try:
             usages, now = limiter.usage(), time.time()
         finally:
-            if backend != "memory":  # the process's memory backend is shared; others are this read's
-                limiter.backend.close()
+            limiter.backend.close()
     except Exception as error:  # any failure of the store: the row says so, the page stays up
         return ConnectionLimit(conn_id, backend, unknown=f"unknown: {backend} unreachable ({_why(error)})")
     return ConnectionLimit(conn_id, backend, readings.windows(limiter.key, limiter.windows, usages, now))

@@ -166,3 +166,19 @@ def test_the_outlook_of_a_calendar_day_and_of_a_slow_pace() -> None:
     [fast] = readings.windows("r", [hour], [WindowUsage(hour, used, 40, 900)], noon + 120)
     assert fast.pace == pytest.approx(5 / 60)
     assert fast.runs_out_in == pytest.approx((40 - used) / (5 / 60 - 40 / 3600))
+
+
+def test_a_memory_limit_is_not_shown_as_empty(
+    airflow_app: Any,
+    auth_manager: Any,
+    state_db: Engine,
+    sandbox: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    extra = {"rate_limit": "5/s", "limiter_backend": "memory"}
+    conn = {"conn_type": "reliable_http", "host": sandbox.url, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_QUOTA_PAGE_MEMORY", json.dumps(conn))
+    client = browser(airflow_app, auth_manager, "vera", "viewer").client
+    body = client.get("/reliable-api/api/health").json()
+    [limit] = [item for item in body["rate_limits"] if item["conn_id"] == "quota_page_memory"]
+    assert limit["unknown"] == "unknown: a memory limit lives in each worker"
