@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from reliable_api.alerting import dag_test_deadlines
+from reliable_api.alerting import dag_test_deadlines, missing_pools
 from reliable_api.hooks import http_operator_listener
 from reliable_api.plugin.lazy import LazyApp
 
@@ -22,8 +22,9 @@ class ReliableApiPlugin(AirflowPlugin):
 
     name = "reliable_api"
     #: Keeps ``HttpOperator(deferrable=True)`` on a reliable_http connection under its limit;
-    #: lets ``dag.test()`` finish a DAG with a Deadline Alert (Airflow 3.3.2's bug).
-    listeners = [http_operator_listener, dag_test_deadlines]
+    #: lets ``dag.test()`` finish a DAG with a Deadline Alert (Airflow 3.3.2's bug);
+    #: logs an error naming a pool a starting run's tasks need that does not exist.
+    listeners = [http_operator_listener, dag_test_deadlines, missing_pools]
     fastapi_apps = [
         {
             "app": LazyApp("reliable_api.plugin.app:create_app"),
