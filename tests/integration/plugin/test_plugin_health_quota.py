@@ -80,7 +80,7 @@ def test_the_page_shows_each_window_used_and_when_it_runs_out(
     assert first.status_code == 200
     quota = quota_of(first.json(), limited_conn)
     assert quota["capacity"] == 40
-    assert quota["used"] == pytest.approx(10, abs=0.5)  # 40/h leaks 0.011 units a second
+    assert quota["used"] == pytest.approx(10, abs=1)  # 40/h leaks 0.011 units a second
     assert 0 < quota["resets_in_s"] <= 3600
     assert quota["runs_out_in_s"] is None  # a rolling window's pace needs a second reading
     assert "from the next view" in quota["outlook"]
@@ -90,11 +90,11 @@ def test_the_page_shows_each_window_used_and_when_it_runs_out(
     page = client.get("/reliable-api/health")
     assert page.status_code == 200
     row = quota_row(page.text, limited_conn)
-    assert re.search(r"<td class=\"num\">(19\.\d|20) / 40</td>", row), row
+    assert re.search(r"<td class=\"num\">(1[89]\.\d|20) / 40</td>", row), row
     assert re.search(r"<td>in \d+ (s|min) at [\d.]+/s</td>", row), row
 
     quota = quota_of(client.get("/reliable-api/api/health").json(), limited_conn)
-    assert quota["used"] == pytest.approx(20, abs=0.5)
+    assert quota["used"] == pytest.approx(20, abs=1)
     leak = 40 / 3600
     # Ten units between views; the page's pace counts them over the time between its readings.
     assert quota["pace_per_s"] > leak
