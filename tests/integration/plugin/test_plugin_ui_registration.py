@@ -20,12 +20,14 @@ def test_importing_the_plugin_adds_only_its_own_two_small_modules() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     added = json.loads(found.stdout.strip().splitlines()[-1])
-    # Besides: the listeners (HttpOperator's, ADR 0030; dag.test()'s deadlines, ADR 0021) and
-    # Airflow's listener marker they need, which Airflow imports itself to load any plugin's.
+    # Besides: the listeners (HttpOperator's, ADR 0030; dag.test()'s deadlines and missing pools,
+    # ADR 0021) and Airflow's listener marker they need, which Airflow imports itself to load any
+    # plugin's.
     ours = [name for name in added if name.startswith("reliable_api")]
     assert ours == [
         "reliable_api.alerting",
         "reliable_api.alerting.dag_test_deadlines",
+        "reliable_api.alerting.missing_pools",
         "reliable_api.hooks",
         "reliable_api.hooks.http_operator_listener",
         "reliable_api.plugin",
