@@ -6,6 +6,7 @@ import importlib
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -30,18 +31,25 @@ def test_an_unknown_name_is_an_attribute_error_naming_it() -> None:
         reliable_api.NoSuchOperator  # noqa: B018
 
 
-def test_import_reliable_api_imports_no_airflow_and_a_flat_name_only_its_module() -> None:
+def flat_import_in_a_fresh_interpreter(name: str, before: str = "None") -> tuple[Any, list[str]]:
+    """``before`` evaluated after ``import reliable_api``, then the ``reliable_api.*`` modules
+    loaded once ``from reliable_api import name`` has run."""
     probe = (
         "import json, sys\n"
         "import reliable_api\n"
-        "bare = 'airflow' in sys.modules\n"
-        "from reliable_api import ApiExtractOperator\n"
-        "print(json.dumps([bare, sorted(m for m in sys.modules if m.startswith('reliable_api.'))]))"
+        f"before = {before}\n"
+        f"from reliable_api import {name}\n"
+        "print(json.dumps([before, sorted(m for m in sys.modules if m.startswith('reliable_api.'))]))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
     )
-    bare, loaded = json.loads(result.stdout.splitlines()[-1])
+    before_value, loaded = json.loads(result.stdout.splitlines()[-1])
+    return before_value, loaded
+
+
+def test_import_reliable_api_imports_no_airflow_and_a_flat_name_only_its_module() -> None:
+    bare, loaded = flat_import_in_a_fresh_interpreter("ApiExtractOperator", "'airflow' in sys.modules")
     assert bare is False
     assert "reliable_api.operators.extract" in loaded
     # the other operators, the upsert machinery and validation stay unloaded
@@ -50,18 +58,7 @@ def test_import_reliable_api_imports_no_airflow_and_a_flat_name_only_its_module(
 
 
 def test_reliable_http_operator_flat_import_loads_only_the_http_layer() -> None:
-    probe = (
-        "import json, sys\n"
-        "from reliable_api import ReliableHttpOperator\n"
-        "from reliable_api.operators.http import ReliableHttpOperator as defined\n"
-        "print(json.dumps([ReliableHttpOperator is defined,\n"
-        "    sorted(m for m in sys.modules if m.startswith('reliable_api.'))]))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
-    )
-    same, loaded = json.loads(result.stdout.splitlines()[-1])
-    assert same is True
+    _, loaded = flat_import_in_a_fresh_interpreter("ReliableHttpOperator")
     assert "reliable_api.operators.http" in loaded
     # neither the record operators nor their upsert and validation machinery
     assert not [m for m in loaded if m.startswith(("reliable_api.validation", "reliable_api.idempotency"))]
