@@ -1,6 +1,6 @@
 """A DAG run whose tasks name a pool that does not exist gets an ERROR naming pool, DAG and tasks.
 
-A real scheduler (``airflow scheduler --num-runs``, LocalExecutor) in an Airflow home of the
+A real scheduler (``airflow scheduler --num-runs 5``, LocalExecutor) in an Airflow home of the
 test's own starts a triggered run of ``missing_pool/pool_check.py``; the provider's plugin,
 loaded from its entry point, logs the error when the run starts (``alerting.missing_pools``).
 """
@@ -52,7 +52,7 @@ def airflow(env: dict[str, str], *args: str) -> str:
 def schedule_a_run(env: dict[str, str], run_id: str) -> list[str]:
     """Trigger ``pool_check``, let the scheduler start it, and return the scheduler's log lines."""
     airflow(env, "dags", "trigger", "pool_check", "--run-id", run_id)
-    lines = airflow(env, "scheduler", "--num-runs", "3").splitlines()
+    lines = airflow(env, "scheduler", "--num-runs", "5").splitlines()
     started = [line for line in lines if "DagRun Finished" in line and f"run_id={run_id}," in line]
     assert started, "the scheduler did not run it:\n" + "\n".join(lines[-40:])
     return lines
