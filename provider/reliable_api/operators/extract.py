@@ -205,4 +205,6 @@ def _read_json(path: ObjectStoragePath) -> dict[str, Any] | None:
 
 
 def _write_json(path: ObjectStoragePath, value: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(value))
+    from reliable_api.staging.files import write_whole
+
+    write_whole(path, json.dumps(value))

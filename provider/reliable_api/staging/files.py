@@ -29,6 +29,18 @@ DEFAULT_PART_SIZE = 50_000
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
 
+def write_whole(path: ObjectStoragePath, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader finds the old content or the new, never a part.
+
+    A process killed in a plain ``write_text`` leaves the file truncated, and the retry that
+    reads it to resume fails for good. Written beside it first, then renamed over it (a rename
+    on a local disk; a copy on an object store, whose writes are whole objects anyway).
+    """
+    draft = path.with_name(f".{path.name}.writing")
+    draft.write_text(text)
+    draft.rename(path)
+
+
 def default_staging_root() -> str:
     """``file://$AIRFLOW_HOME/reliable_api/staging``, the root when an operator names none."""
     return f"file://{provider_home() / 'staging'}"
@@ -166,7 +178,7 @@ class StagedWriter:
 
     def _write_manifest(self) -> None:
         manifest = {"records": self.batch.records, "parts": self.batch.parts}
-        (self.directory / MANIFEST).write_text(json.dumps(manifest))
+        write_whole(self.directory / MANIFEST, json.dumps(manifest))
 
 
 def read_manifest(directory: str | ObjectStoragePath) -> StagedBatch | None:
