@@ -76,7 +76,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 #: once on the 2-core machine: the demo stack's tests (the longest, about six minutes) on one, the
 #: other e2e and the chaos tests on the other.
 AIRFLOW_WORKERS = {
+    # Two chains of about the same length (CI's --durations: the demo stack ~385 s, the crash
+    # trials ~200 s; the other e2e and chaos modules ~500 s).
     "tests/e2e/test_demo_stack.py": "airflow-a",
+    "tests/chaos/test_chaos_crashes.py": "airflow-a",
     "tests/e2e/": "airflow-b",
     "tests/chaos/": "airflow-b",
 }
