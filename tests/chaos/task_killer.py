@@ -4,10 +4,19 @@ A :class:`Killer` is a thread of the test: it waits for the first try of one tas
 to start (Airflow's REST API gives the try's id), finds the try's process by the title Airflow's
 task runner gives it (``airflow worker -- <try id>``), watches a progress counter the test
 chooses (requests a sandbox served, creates it counted, rows in the warehouse, lines in the
-task's log) and, once the counter reaches the chosen point and a chosen jitter has passed, kills
-the process with SIGKILL, as the kernel's OOM killer would: no exception, no cleanup, no
-callback in the task. Airflow's supervisor then reports the try failed and the scheduler
-retries it.
+task's log, a directory the task makes) and, once the counter reaches the chosen point and a
+chosen jitter has passed, kills the process with SIGKILL, as the kernel's OOM killer would: no
+exception, no cleanup, no callback in the task. Airflow's supervisor then reports the try failed
+and the scheduler retries it.
+
+A kill must land inside the try, before it reports success: a try killed after that (while its
+success callback runs) counts as succeeded, and the trial would have no crash to recover from.
+The counters lag the task (a log line reaches the file through Airflow's supervisor), so the
+killer first stops the process (SIGSTOP), and only while nothing in it can move asks Airflow
+whether the try has returned: the task's XCom ``return_value`` is pushed, and answered, before
+the try reports success, so while it is absent the try has not (this needs a task that returns a
+value, as every task of the crash DAG does). If it is there, the killer lets the try go on and
+says the kill was missed; the test fails on that.
 """
 
 from __future__ import annotations
@@ -43,8 +52,9 @@ class KillPoint:
 class Killer(threading.Thread):
     """Kill the first try of ``point.task_id`` in run ``run_id`` of ``dag_id`` at ``point``.
 
-    After :meth:`join`: ``killed`` says whether the SIGKILL hit the running try, ``seen`` is
-    the progress counter read just before it, ``error`` what went wrong otherwise.
+    After :meth:`join`: ``killed`` says whether the SIGKILL hit the running try before it
+    returned, ``seen`` is the progress counter that set it off, ``error`` what went wrong
+    otherwise (``"kill missed: ..."`` for a try that had returned by then).
     """
 
     api: Callable[[], httpx.Client]
@@ -67,7 +77,7 @@ class Killer(threading.Thread):
                 self.error = f"no process of try {try_id} appeared"
                 return
             while (seen := self.point.progress()) < self.point.at:
-                if process_of(try_id) != pid:
+                if not runs(pid, try_id):
                     self.error = f"the try ended at progress {seen} before the kill point {self.point.at}"
                     return
                 if time.monotonic() > deadline:
@@ -75,21 +85,46 @@ class Killer(threading.Thread):
                     return
                 time.sleep(POLL_SECONDS)
             time.sleep(self.point.jitter)
-            self.seen = seen
-            if process_of(try_id) != pid:  # never a pid the kernel gave to another process since
+            if not runs(pid, try_id):  # never a pid the kernel gave to another process since
                 self.error = f"the try ended during the jitter after progress {seen}"
                 return
-            os.kill(pid, signal.SIGKILL)
+            self.seen = seen
+            os.kill(pid, signal.SIGSTOP)
+            returned = True  # until Airflow answers: a try that may have succeeded goes on, never killed
+            try:
+                returned = self._returned()
+            finally:
+                os.kill(pid, signal.SIGCONT if returned else signal.SIGKILL)
+            if returned:
+                self.error = f"kill missed: the try had returned when it was stopped, after progress {seen}"
+                return
             self.killed = True
         except Exception as error:  # reported by the test, which asserts on it
             self.error = f"{type(error).__name__}: {error}"
 
+    def _returned(self) -> bool:
+        """Whether the task's ``return_value`` XCom is there: pushed by a try that returned."""
+        path = self._path("xcomEntries/return_value")
+        with self.api() as api:
+            for _ in range(10):  # a 5xx is the busy SQLite of the API server; the try waits, stopped
+                answer = api.get(path)
+                if answer.status_code in (200, 404):
+                    return answer.status_code == 200
+                time.sleep(1)
+        raise RuntimeError(
+            f"asking for the XCom of {self.point.task_id}: {answer.status_code} {answer.text[:200]}"
+        )
+
+    def _path(self, tail: str = "") -> str:
+        return f"/dags/{self.dag_id}/dagRuns/{self.run_id}/taskInstances/{self.point.task_id}/{tail}".rstrip(
+            "/"
+        )
+
     def _first_try_id(self, deadline: float) -> str:
         """The id of the task's first try, once it is queued or running."""
-        path = f"/dags/{self.dag_id}/dagRuns/{self.run_id}/taskInstances/{self.point.task_id}"
         with self.api() as api:
             while time.monotonic() < deadline:
-                answer = api.get(path)
+                answer = api.get(self._path())
                 if answer.is_success:
                     ti = answer.json()
                     if ti["try_number"] > 1:
@@ -102,17 +137,19 @@ class Killer(threading.Thread):
 
 def process_of(try_id: str) -> int | None:
     """The pid of the process running task try ``try_id``, or ``None`` when there is none."""
-    title = f"airflow worker -- {try_id}".encode()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if cmdline.rstrip(b"\0").startswith(title):
+        if entry.isdigit() and runs(int(entry), try_id):
             return int(entry)
     return None
+
+
+def runs(pid: int, try_id: str) -> bool:
+    """Whether process ``pid`` is running task try ``try_id`` (one file read, not a scan of /proc)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return cmdline.rstrip(b"\0").startswith(f"airflow worker -- {try_id}".encode())
 
 
 def log_lines(path: Path, markers: tuple[str, ...]) -> Callable[[], int]:
