@@ -35,12 +35,15 @@ class ArrowBatch:
     :param rows: how many records ``csv`` holds.
     :param doubtful: 1-based line numbers of the records left to the careful path.
     :param repeats: whether a key occurs more than once in the batch (all its records are doubted).
+    :param suspects: for each record of ``doubtful``, the columns whose value the screen doubted
+        (empty: only its key), so the careful path can test those values first.
     """
 
     csv: bytes
     rows: int
     doubtful: list[int] = field(default_factory=list)
     repeats: bool = True
+    suspects: list[list[str]] = field(default_factory=list)
 
 
 def arrow_schema(target: Target) -> Any:
@@ -99,14 +102,16 @@ def arrow_batch(
     if table.num_rows != lines:  # a blank line: row numbers would no longer be line numbers
         return None
     numbers = _int64s(range(1, lines + 1))
-    doubtful, repeats = _doubtful(target, table)
+    doubtful, repeats, by_column = _doubtful(target, table)
     left: list[int] = []
+    suspects: list[list[str]] = []
     if pc.any(doubtful).as_py():
         left = pc.filter(numbers, doubtful).to_pylist()
+        suspects = _suspects(by_column, doubtful, len(left))
         table, numbers = table.filter(pc.invert(doubtful)), pc.filter(numbers, pc.invert(doubtful))
     table = table.select(target.columns)
     if output == "none":
-        return ArrowBatch(b"", table.num_rows, left, repeats)
+        return ArrowBatch(b"", table.num_rows, left, repeats, suspects)
     if output == "load_data":
         columns, names = [numbers], ["n"]
         for name, column in zip(table.column_names, table.columns, strict=True):
@@ -117,19 +122,36 @@ def arrow_batch(
         table = pa.table(columns, names=names)
     out = io.BytesIO()
     pcsv.write_csv(table, out, pcsv.WriteOptions(include_header=False))
-    return ArrowBatch(out.getvalue(), table.num_rows, left, repeats)
+    return ArrowBatch(out.getvalue(), table.num_rows, left, repeats, suspects)
 
 
-def _doubtful(target: Target, table: Any) -> tuple[Any, bool]:
-    """A boolean mask of the rows the database might refuse, and whether some key repeats."""
+def _doubtful(target: Target, table: Any) -> tuple[Any, bool, dict[str, Any]]:
+    """The rows the database might refuse (a mask), whether some key repeats, and the columns.
+
+    The third item maps each column where the screen doubted some value to its own mask.
+    """
     import pyarrow.compute as pc
 
     combined, repeats = _key_doubts(target, table)
+    by_column = {}
     for name in target.columns:
         mask = _value_doubts(target.types[name], table[name])
-        if mask is not None:
+        if mask is not None and pc.any(mask).as_py():
             combined = pc.or_(combined, mask)
-    return combined, repeats
+            by_column[name] = mask
+    return combined, repeats, by_column
+
+
+def _suspects(by_column: dict[str, Any], doubtful: Any, count: int) -> list[list[str]]:
+    """For each of the ``count`` doubted rows, the columns whose value the screen doubted."""
+    import pyarrow.compute as pc
+
+    suspects: list[list[str]] = [[] for _ in range(count)]
+    for name, mask in by_column.items():
+        for row, doubted in enumerate(pc.filter(mask, doubtful).to_pylist()):
+            if doubted:
+                suspects[row].append(name)
+    return suspects
 
 
 def _key_doubts(target: Target, table: Any) -> tuple[Any, bool]:

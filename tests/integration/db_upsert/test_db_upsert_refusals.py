@@ -99,6 +99,46 @@ def test_values_the_column_refuses_are_rejected_with_the_column(engine: Engine, 
     assert (again.unchanged, again.inserted, len(again.rejected)) == (28, 0, 2)
 
 
+def test_refused_values_that_repeat_and_refusals_the_screen_did_not_foresee(
+    engine: Engine, table: str
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the screen's doubted records are checked as a set on PostgreSQL only")
+    mood = f"{table}_mood"
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE TYPE {mood} AS ENUM ('calm', 'busy')")
+        connection.exec_driver_sql(f"CREATE TABLE {table} (id integer PRIMARY KEY, day date, mood {mood})")
+    try:
+        records = [{"id": i, "day": "2024-02-29", "mood": "calm"} for i in range(60)]
+        for i in (3, 13, 23, 33):
+            records[i]["day"] = "N/A"  # one refused value, four times
+        records[43]["day"] = "2023-02-29"
+        records[50]["day"] = "2024-3-1"  # doubted by the screen, taken by PostgreSQL
+        records[51].update(day="2024-3-1", mood="sleepy")  # doubted for its day, refused for its mood
+        result = upsert_records(engine, table, records, key=["id"])
+        assert (result.inserted, result.unchanged, len(result.rejected)) == (54, 0, 6)
+        refused = {r.error.record_key: str(r.error) for r in result.rejected}
+        assert set(refused) == {"3", "13", "23", "33", "43", "51"}
+        na = refused["3"]
+        assert na.startswith("column 'day': ")
+        assert "N/A" in na
+        assert {refused[k] for k in ("13", "23", "33")} == {na}
+        assert refused["43"].startswith("column 'day': ")
+        assert "2023-02-29" in refused["43"]
+        assert refused["51"].startswith("column 'mood': ")
+        assert "sleepy" in refused["51"]
+        with engine.connect() as connection:
+            day = connection.exec_driver_sql(f"SELECT day::text FROM {table} WHERE id = 50").scalar()
+        assert day == "2024-03-01"
+        again = upsert_records(engine, table, records[:51], key=["id"])  # nothing the screen missed
+        assert (again.unchanged, len(again.rejected)) == (46, 5)
+        assert {str(r.error) for r in again.rejected} == {na, refused["43"]}
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+            connection.exec_driver_sql(f"DROP TYPE IF EXISTS {mood}")
+
+
 def test_refused_and_repeated_records_among_clean_ones_come_back_whole(engine: Engine, table: str) -> None:
     if engine.dialect.name == "sqlite":
         pytest.skip("SQLite stores any value by affinity: it refuses none of these")

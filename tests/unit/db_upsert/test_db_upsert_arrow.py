@@ -80,7 +80,17 @@ def test_a_value_the_column_may_refuse_leaves_only_its_record_to_the_careful_pat
     records = [_good(i) for i in range(4)]
     records[2][field] = value
     ready = _screen(records)
-    assert (ready.rows, ready.doubtful) == (3, [3])
+    assert (ready.rows, ready.doubtful, ready.suspects) == (3, [3], [[field]])
+
+
+def test_each_doubted_record_names_the_columns_the_screen_doubted() -> None:
+    records = [_good(i) for i in range(5)]
+    records[0].update(day="N/A", small=40_000)
+    records[2]["code"] = "abcde"
+    records.append(dict(records[4]))  # repeats line 5: doubted for its key alone
+    ready = _screen(records)
+    assert ready.doubtful == [1, 3, 5, 6]
+    assert ready.suspects == [["day", "small"], ["code"], [], []]
 
 
 def test_null_empty_and_repeated_keys_are_doubtful_in_every_copy() -> None:
@@ -96,6 +106,7 @@ def test_null_empty_and_repeated_keys_are_doubtful_in_every_copy() -> None:
     ]
     ready = _screen(records, target)
     assert (ready.rows, ready.doubtful) == (2, [3, 4, 5, 6, 7])
+    assert ready.suspects == [[]] * 5
 
 
 @pytest.mark.parametrize(
