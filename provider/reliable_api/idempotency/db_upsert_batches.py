@@ -27,10 +27,16 @@ class LineBatch:
     data: bytes
     lines: int
     refused: list[tuple[Any, RecordRejected]] = field(default_factory=list)
+    _split: list[bytes] | None = field(default=None, init=False, repr=False, compare=False)
 
     def split(self) -> list[bytes]:
-        """The lines (line ``n`` at index ``n - 1``), to take out the records the database refused."""
-        return self.data.split(b"\n")
+        """The lines (line ``n`` at index ``n - 1``), to take out the records the database refused.
+
+        Split once: the loader takes out the doubted lines, then the refused ones are decoded.
+        """
+        if self._split is None:
+            self._split = self.data.split(b"\n")
+        return self._split
 
 
 @dataclass
