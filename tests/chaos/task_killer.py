@@ -54,7 +54,7 @@ class Killer(threading.Thread):
 
     After :meth:`join`: ``killed`` says whether the SIGKILL hit the running try before it
     returned, ``seen`` is the progress counter that set it off, ``error`` what went wrong
-    otherwise (``"kill missed: ..."`` for a try that had returned by then).
+    otherwise; ``late`` that the try had returned or ended before the kill could land.
     """
 
     api: Callable[[], httpx.Client]
@@ -64,6 +64,7 @@ class Killer(threading.Thread):
     killed: bool = False
     seen: int | None = None
     error: str | None = None
+    late: bool = False
 
     def __post_init__(self) -> None:
         threading.Thread.__init__(self, name=f"killer-{self.point.task_id}", daemon=True)
@@ -78,6 +79,7 @@ class Killer(threading.Thread):
                 return
             while (seen := self.point.progress()) < self.point.at:
                 if not runs(pid, try_id):
+                    self.late = True
                     self.error = f"the try ended at progress {seen} before the kill point {self.point.at}"
                     return
                 if time.monotonic() > deadline:
@@ -86,6 +88,7 @@ class Killer(threading.Thread):
                 time.sleep(POLL_SECONDS)
             time.sleep(self.point.jitter)
             if not runs(pid, try_id):  # never a pid the kernel gave to another process since
+                self.late = True
                 self.error = f"the try ended during the jitter after progress {seen}"
                 return
             self.seen = seen
@@ -96,6 +99,7 @@ class Killer(threading.Thread):
             finally:
                 os.kill(pid, signal.SIGCONT if returned else signal.SIGKILL)
             if returned:
+                self.late = True
                 self.error = f"kill missed: the try had returned when it was stopped, after progress {seen}"
                 return
             self.killed = True

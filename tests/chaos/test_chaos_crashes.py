@@ -13,7 +13,8 @@ warehouse file; a trial has its own integration (ledger, dead letters) and wareh
   dead letters), the API upsert after a number of creates (with and without ``Idempotency-Key``
   support, alternating), the DB upsert after a number of merged rows. Airflow retries each; afterwards,
   per trial: target + dead letters = source (API and warehouse), the extract staged every source
-  record once, no natural key created twice, and an alert for every failed try.
+  record once, no natural key created twice, and an alert for every failed try. A trial whose
+  kill came too late (the try had returned or ended) runs again with fresh points (``REDRAWS``).
 - Concurrency: two runs of ``chaos_crashes`` for one data interval and a run of
   ``chaos_crashes_twin``, all at once, on one integration, API and table: no key created twice;
   then the source changes and three runs at once again: every change reaches the API and the
@@ -69,6 +70,12 @@ SHARED = "c"
 VALIDATION_MARKERS = ("Checking the contract's", "Normalized ", "Great Expectations checked")
 VALIDATION_PHASES = ("start-up", "importing GX", "GX checking", "staging/dead letters")
 FAILED_TRY = {"failed", "up_for_retry"}
+#: Runs again for a trial whose kill came too late: the try had returned or ended first, as the
+#: DB upsert's first try can (it merges 230 rows into a new table in some 10 ms and returns some
+#: 20-60 ms later, while a poll of its table comes every 10 ms on a loaded machine). Not a failure
+#: of the provider (the try did its work), so the trial runs again, with its points drawn afresh;
+#: the test fails when the last run still misses, and reports every run it drew again.
+REDRAWS = 2
 
 
 @dataclass
@@ -94,6 +101,7 @@ class Trial:
     """What one crash trial run did, read right after it ended."""
 
     number: int
+    attempt: int
     run_id: str
     state: str
     killers: list[Killer]
@@ -104,6 +112,12 @@ class Trial:
     loaded: int
     staged: int
     tries: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+
+    def late(self) -> list[str]:
+        """The kills that came after the try had returned or ended."""
+        return [
+            f"{k.point.task_id} at {k.point.label} {k.point.at}: {k.error}" for k in self.killers if k.late
+        ]
 
 
 def connection(url: str, rate: str) -> str:
@@ -255,9 +269,9 @@ def validation_point(stack: DemoStack, run_id: str, phase: int, jitter: float) -
     return KillPoint("validate", log_lines(path, VALIDATION_MARKERS), at=phase, jitter=jitter, label=label)
 
 
-def kill_points(stack: DemoStack, slot: Slot, run_id: str, trial: int) -> list[KillPoint]:
-    """Where each task's first try dies in ``trial``: drawn from the trial's own seeded RNG."""
-    rng = random.Random(f"{SEED}-{trial}")
+def kill_points(stack: DemoStack, slot: Slot, run_id: str, trial: int, attempt: int) -> list[KillPoint]:
+    """Where each task's first try dies in run ``attempt`` of ``trial``: drawn from its own seeded RNG."""
+    rng = random.Random(f"{SEED}-{trial}" + (f"-{attempt}" if attempt else ""))
     phase = rng.randint(0, 3)
     return [
         KillPoint(
@@ -280,7 +294,7 @@ def kill_points(stack: DemoStack, slot: Slot, run_id: str, trial: int) -> list[K
         ),
         KillPoint(
             "load_warehouse",
-            lambda: rows_in(slot.warehouse, f"contacts_{trial}"),
+            lambda: rows_in(slot.warehouse, f"contacts_{trial_name(trial, attempt)}"),
             at=5 * rng.randint(0, 30),  # merged 5 rows per transaction
             jitter=rng.uniform(0, 0.01),
             label="rows",
@@ -288,15 +302,21 @@ def kill_points(stack: DemoStack, slot: Slot, run_id: str, trial: int) -> list[K
     ]
 
 
-def run_trial(suite: Suite, slot: Slot, trial: int) -> Trial:
+def trial_name(trial: int, attempt: int) -> str:
+    """The name of run ``attempt`` of ``trial``: its integration and warehouse table are its own."""
+    return f"{trial}r{attempt}" if attempt else str(trial)
+
+
+def run_trial(suite: Suite, slot: Slot, trial: int, attempt: int = 0) -> Trial:
     """One DAG run with each task's first try killed; what it left, read right after."""
     stack = suite.stack
+    name = trial_name(trial, attempt)
     slot.crm.reset()
     slot.marketing.reset(data=True)
     slot.marketing.configure(idempotency=trial % 2 == 0)
     with stack.api_client() as api:
-        run_id = trigger(api, DAG_ID, {"slot": slot.name, "trial": str(trial)})
-    points = kill_points(stack, slot, run_id, trial)
+        run_id = trigger(api, DAG_ID, {"slot": slot.name, "trial": name})
+    points = kill_points(stack, slot, run_id, trial, attempt)
     killers = [Killer(stack.api_client, DAG_ID, run_id, point) for point in points]
     for killer in killers:
         killer.start()
@@ -308,14 +328,15 @@ def run_trial(suite: Suite, slot: Slot, trial: int) -> Trial:
         staged = staged_count(api, DAG_ID, run_id)
     return Trial(
         number=trial,
+        attempt=attempt,
         run_id=run_id,
         state=state,
         killers=killers,
         source=len(everything(slot.crm)),
         target=everything(slot.marketing),
         stats=slot.marketing.stats(),
-        dead=dead_letters(stack, f"crash_{trial}"),
-        loaded=rows_in(slot.warehouse, f"contacts_{trial}"),
+        dead=dead_letters(stack, f"crash_{name}"),
+        loaded=rows_in(slot.warehouse, f"contacts_{name}"),
         staged=staged,
         tries=tries,
     )
@@ -378,9 +399,16 @@ def test_runs_at_once_on_one_target_create_once_and_lose_no_update(suite: Suite)
 def test_tasks_killed_at_seeded_points_lose_nothing_duplicate_nothing_and_alert(suite: Suite) -> None:
     slots = [suite.slots[str(number)] for number in range(SLOTS)]
     trials: list[Trial] = []
+    redrawn: list[str] = []
 
     def work(slot: Slot, numbers: range) -> None:
-        trials.extend(run_trial(suite, slot, number) for number in numbers)
+        for number in numbers:
+            for attempt in range(REDRAWS + 1):
+                trial = run_trial(suite, slot, number, attempt)
+                if attempt == REDRAWS or not trial.late():
+                    break
+                redrawn.append(f"trial {number}, run {attempt} ({trial.run_id}): {trial.late()}")
+            trials.append(trial)
 
     workers = [
         threading.Thread(target=work, args=(slot, range(n, KILLS, SLOTS))) for n, slot in enumerate(slots)
@@ -391,6 +419,7 @@ def test_tasks_killed_at_seeded_points_lose_nothing_duplicate_nothing_and_alert(
         worker.join()
     assert len(trials) == KILLS
     received = alerts(suite.stack)
+    print(f"runs drawn again, a kill too late: {len(redrawn)}", *redrawn, sep="\n")
     problems = []
     for trial in sorted(trials, key=lambda t: t.number):
         try:  # every trial checked and reported, not only those before the first that fails
@@ -428,7 +457,8 @@ def check(trial: Trial, received: list[dict[str, Any]]) -> None:
         str((a["task_id"], a["try_number"], a["error_class"], a["message"][:50])) for a in tried
     )
     print(
-        f"trial {trial.number}: killed {killed}; tries {trial.tries}; target {len(trial.target)}, "
+        f"trial {trial.number}{f' (run {trial.attempt}, drawn again)' if trial.attempt else ''}: "
+        f"killed {killed}; tries {trial.tries}; target {len(trial.target)}, "
         f"loaded {trial.loaded}, dead-lettered {dead}, creates {trial.stats['creates_total']}, "
         f"duplicate creates {trial.stats['duplicate_creates']}, alerts for failed tries "
         f"{len(failed & run_alerts)}/{len(failed)}; alerts {described}"

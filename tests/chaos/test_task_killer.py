@@ -62,7 +62,7 @@ def state_of(pid: int) -> str:
 
 def test_a_try_that_has_not_returned_is_killed(try_process: subprocess.Popen[bytes]) -> None:
     killer = run_killer(returned=False)
-    assert (killer.killed, killer.error, killer.seen) == (True, None, 1)
+    assert (killer.killed, killer.late, killer.error, killer.seen) == (True, False, None, 1)
     assert try_process.wait(timeout=30) == -9
 
 
@@ -70,7 +70,7 @@ def test_a_try_that_has_returned_goes_on_and_the_kill_is_reported_missed(
     try_process: subprocess.Popen[bytes],
 ) -> None:
     killer = run_killer(returned=True)
-    assert not killer.killed
+    assert (killer.killed, killer.late) == (False, True)
     assert str(killer.error).startswith("kill missed"), killer.error
     assert try_process.poll() is None
     assert state_of(try_process.pid) != "T"  # stopped to be asked about, then let go on
