@@ -111,13 +111,16 @@ class JsonSqlLoader:
         """Merge ``batch`` inside the caller's transaction.
 
         ``ready``: the records :meth:`prepare` parsed and screened; while every record of the run
-        so far was new they go straight into the table (:meth:`_straight`), otherwise they are
+        so far was new they go straight into the table (:meth:`insert_ready`), otherwise they are
         staged as they are; only the lines it doubts (every line, without it) are checked and
         extracted in SQL.
         """
         t = self.target
         self._drop(connection)
-        passed = ready is not None and self._straight(connection, batch, ready)
+        passed = False
+        if ready is not None and ready.rows:
+            screened = ready
+            passed = self._straight(connection, lambda: self.insert_ready(connection, batch, screened))
         if ready is not None and passed and not ready.doubtful:
             self._drop(connection)
             return BatchOutcome(inserted=ready.rows)
@@ -187,20 +190,21 @@ class JsonSqlLoader:
         if search and self.index_first:
             connection.exec_driver_sql(self.index_sql(STAGE, t.key))
 
-    def _straight(self, connection: Connection, batch: LineBatch, ready: ArrowBatch) -> bool:
-        """Whether the screened records went straight into the table (:meth:`insert_ready`).
+    def _straight(self, connection: Connection, insert: Callable[[], bool]) -> bool:
+        """Whether ``insert`` put the batch's records straight into the table.
 
-        They do while every record of the run so far was new: the run's first batch into an
+        It runs while every record of the run so far was new: the run's first batch into an
         empty table, and each batch after one whose records were all new (a first load, an
         append). The table's unique key is the check: a record whose key exists after all
         (another writer, an overlapping batch) makes the database refuse the insert (SQLite) or
         warn (MySQL's ``LOAD DATA LOCAL`` skips the row); then nothing of it stays, the batch is
         staged and merged, and later batches merge too (ADR 0035).
+
+        :param insert: inserts the records, or returns False (the database changed a value, or
+            the records cannot go this way); inside a savepoint rolled back unless it succeeds.
         """
         from sqlalchemy.exc import DBAPIError
 
-        if not ready.rows:
-            return False
         if self.direct is None:  # the run's first batch: an empty table has nothing to merge with
             self.direct = (
                 connection.exec_driver_sql(f"SELECT 1 FROM {self.target.name} LIMIT 1").first() is None
@@ -209,7 +213,7 @@ class JsonSqlLoader:
             return False
         connection.exec_driver_sql("SAVEPOINT rapi_direct")
         try:
-            inserted = self.insert_ready(connection, batch, ready)
+            inserted = insert()
         except DBAPIError as error:
             if not self.refused(error.orig):
                 raise
@@ -269,6 +273,21 @@ class JsonSqlLoader:
         Each line gets a code in one pass of cheap tests (the first that fails; one JSON type
         lookup per key field), and only refused lines get a message.
         """
+        codes, outcomes = self._refusal_codes()
+        reason = " ".join(f"WHEN '{code}' THEN '{why}'" for code, why, _ in outcomes)
+        message = " ".join(f"WHEN '{code}' THEN {text}" for code, _, text in outcomes)
+        return (
+            f"INSERT INTO {REFUSED} (n, reason, message) "
+            f"SELECT n, CASE code {reason} END, CASE code {message} END FROM ({codes}) x "
+            "WHERE code IS NOT NULL"
+        )
+
+    def any_refused(self) -> str:
+        """SQL: a row when :meth:`_refusals` would refuse some raw line, else none."""
+        return f"SELECT 1 FROM ({self._refusal_codes()[0]}) x WHERE code IS NOT NULL LIMIT 1"
+
+    def _refusal_codes(self) -> tuple[str, list[tuple[str, str, str]]]:
+        """(``SELECT n, doc, code`` of the raw lines, each code with its reason and message SQL)."""
         tests = [f"CASE WHEN coalesce({self.json_type('$')}, '') <> 'object' THEN 'r' END"]
         outcomes = [("r", "not_a_record", "'not a record (a JSON object)'")]
         for index, name in enumerate(self.target.key):
@@ -284,14 +303,7 @@ class JsonSqlLoader:
         unknown, listed = self.unknown_fields()
         tests.append(f"CASE WHEN {unknown} THEN 'u' END")
         outcomes.append(("u", "unknown_field", self.concat("'fields the table has no column for: '", listed)))
-        reason = " ".join(f"WHEN '{code}' THEN '{why}'" for code, why, _ in outcomes)
-        message = " ".join(f"WHEN '{code}' THEN {text}" for code, _, text in outcomes)
-        return (
-            f"INSERT INTO {REFUSED} (n, reason, message) "
-            f"SELECT n, CASE code {reason} END, CASE code {message} END "
-            f"FROM (SELECT n, doc, coalesce({', '.join(tests)}) AS code FROM {self.source}) x "
-            "WHERE code IS NOT NULL"
-        )
+        return f"SELECT n, doc, coalesce({', '.join(tests)}) AS code FROM {self.source}", outcomes
 
     def index_sql(self, table: str, columns: list[str]) -> str:
         """An index of a temporary table on ``columns``."""
