@@ -1,11 +1,14 @@
 """The loader of a database upsert for engines with JSON functions (SQLite, MySQL/MariaDB).
 
-The batch's lines are staged as text (each dialect its own way), then set-based statements do
-the rest: refuse what is not an object, has no key or a non-scalar one, or a field the table has
-no column for; extract and cast the columns into a stage shaped like the table; keep each key's
-last record (refusing earlier ones with other values); leave out the rows whose stored row is
-already equal; merge the rest. A statement the database refuses for some row's value (strict
-types, NOT NULL, CHECK, foreign keys) is then run row by row to set those rows aside.
+While every record of the run is new (a first load, an append) a batch whose records pass the
+checks goes straight into the table, its unique key stopping it at the first existing row (ADR
+0035). Otherwise the batch's lines are staged as text (each dialect its own way), then
+set-based statements do the rest: refuse what is not an object, has no key or a non-scalar one,
+or a field the table has no column for; extract and cast the columns into a stage shaped like the
+table; keep each key's last record (refusing earlier ones with other values); count the staged
+rows already in the table and those already equal; merge the others. A statement the database
+refuses for some row's value (strict types, NOT NULL, CHECK, foreign keys) is then run row by
+row to set those rows aside.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
-"""MySQL/MariaDB loader of a database upsert: ``LOAD DATA LOCAL INFILE`` of the lines, JSON functions.
+"""MySQL/MariaDB loader of a database upsert: ``LOAD DATA LOCAL INFILE`` of Arrow's CSV or of the lines.
 
-The batch is written to a temporary file and loaded verbatim, one line per row (no field
-separator or escape character can occur in JSON text), when the connection allows local files
+With pyarrow, Arrow parses and screens each batch on the client and the records it passes are
+loaded as CSV: straight into the table while every record of the run is new, else into a stage
+shaped like the table (ADR 0035). The lines Arrow doubts (every line, without it, or when
+``LOAD DATA`` warned) are loaded verbatim, one line per row (no field separator or escape
+character can occur in JSON text), when the connection allows local files
 (:func:`~reliable_api.idempotency.db_upsert.upsert_records` opens it with ``local_infile``);
-otherwise the lines are bound in one ``executemany``. The database extracts each field with
-``JSON_EXTRACT`` and casts it into a stage shaped like the table, where strict mode refuses a
-value that does not fit (named by MySQL's message with its column).
+otherwise they are bound in one ``executemany``. The database then extracts each field with one
+``JSON_TABLE`` per line and casts it into the stage, where strict mode refuses a value that does
+not fit (named by MySQL's message with its column).
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 class SqliteLoader(JsonSqlLoader):
     """:class:`JsonSqlLoader` spelled for SQLite's JSON1 functions.
 
-    With pyarrow, Arrow reads and screens each batch in the worker thread: when it doubts no
-    line, the checks in SQL (no record, no key, unknown fields, repeated keys) are skipped.
-    (Binding Arrow's records instead of extracting them in SQL was measured: no faster.)
+    With pyarrow, Arrow reads and screens each batch but the first in the worker thread: when it
+    doubts no line, the checks in SQL (no record, no key, unknown fields, repeated keys) are
+    skipped. (Binding Arrow's records instead of extracting them in SQL was measured: no faster.)
     """
 
     arrow_output = "none"
