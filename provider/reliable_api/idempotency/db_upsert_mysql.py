@@ -16,7 +16,8 @@ from __future__ import annotations
 import tempfile
 from typing import TYPE_CHECKING
 
-from reliable_api.idempotency.db_upsert_json_sql import FIELDS, RAW, STAGE, JsonSqlLoader
+from reliable_api.idempotency.db_upsert_json_checks import FIELDS, RAW, STAGE
+from reliable_api.idempotency.db_upsert_json_sql import JsonSqlLoader
 from reliable_api.idempotency.sql_merge import LINE
 
 if TYPE_CHECKING:

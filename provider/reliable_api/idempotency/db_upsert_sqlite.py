@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reliable_api.idempotency.db_upsert_batches import BatchOutcome
-from reliable_api.idempotency.db_upsert_json_sql import RAW, JsonSqlLoader
+from reliable_api.idempotency.db_upsert_json_checks import RAW
+from reliable_api.idempotency.db_upsert_json_sql import JsonSqlLoader
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
