@@ -4,9 +4,10 @@ Fast path (pyarrow installed, every column a scalar type): Arrow parses and scre
 the client (:mod:`~reliable_api.idempotency.db_upsert_arrow`), ``COPY`` loads the records it
 passed as CSV into a temporary table and one statement merges them. Careful path (the records the
 screen doubts, or the whole batch when Arrow cannot read it or the database refuses a value the
-screen passed): the lines are COPYed as text and a PL/pgSQL block parses, checks and casts each in
-the database, setting aside every record it cannot take with the reason (and the column, for a
-value the column's type refuses); the merge falls back to one row at a time only when the table
+screen passed): the lines are COPYed as text and a PL/pgSQL block
+(:mod:`~reliable_api.idempotency.db_upsert_pg_checks`) parses, checks and casts each in the
+database, setting aside every record it cannot take with the reason (and the column, for a value
+the column's type refuses); the merge falls back to one row at a time only when the table
 itself refuses a row (NOT NULL, CHECK, foreign key).
 docs/adr/0028-db-upserts-in-the-database.md says why and what it measured.
 """
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from reliable_api.idempotency.db_upsert_arrow import ArrowBatch, arrow_batch, arrow_schema
 from reliable_api.idempotency.db_upsert_batches import BatchOutcome
+from reliable_api.idempotency.db_upsert_pg_checks import RAW, REFUSED, STAGE, check_block
 from reliable_api.idempotency.sql_merge import LINE, Target
 
 if TYPE_CHECKING:
@@ -25,13 +27,7 @@ if TYPE_CHECKING:
 
     from reliable_api.idempotency.db_upsert_batches import LineBatch
 
-RAW, FAST, STAGE, REFUSED, MERGED = (
-    "_rapi_raw",
-    "_rapi_fast",
-    "_rapi_stage",
-    "_rapi_refused",
-    "_rapi_merged",
-)
+FAST, MERGED = "_rapi_fast", "_rapi_merged"
 #: SQLSTATE classes of a database refusing data (22: data exception, 23: integrity violation).
 REFUSALS = ("22", "23")
 UNIQUE_VIOLATION = "23505"
@@ -169,7 +165,7 @@ class PostgresLoader:
             f"COPY {RAW} ({columns}) FROM STDIN (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')",
             data,
         )
-        cursor.execute(self._check_block(suspects=numbered))
+        cursor.execute(check_block(t, suspects=numbered))
         outcome = BatchOutcome(duplicates=self._drop_duplicates(cursor) if repeats else 0)
         cursor.execute("SAVEPOINT rapi_merge")
         try:
@@ -183,115 +179,6 @@ class PostgresLoader:
         cursor.execute(f"SELECT n, reason, message FROM {REFUSED} ORDER BY n")
         outcome.refused = [(int(n), str(reason), str(message)) for n, reason, message in cursor.fetchall()]
         return outcome
-
-    def _check_block(self, *, suspects: bool) -> str:
-        """A PL/pgSQL block that parses, checks and casts every raw line into the stage.
-
-        :param suspects: the lines are records Arrow parsed, each with the columns the screen
-            doubted: check those set-based first (:meth:`_check_suspects`), and each record on its
-            own (:meth:`_check_each`) only when that leaves a refusal unexplained.
-        """
-        declare = "DECLARE r record; v record; d jsonb; k text; c text; problem text; why text;"
-        if not suspects:
-            return f"DO $rapi$\n{declare}\nBEGIN\n{self._check_each()}\nEND $rapi$"
-        return f"""DO $rapi$
-{declare} refused jsonb := '[]';
-BEGIN
-  BEGIN
-{self._check_suspects()}
-  EXCEPTION WHEN others THEN  -- what the set-based checks wrote is undone with their subtransaction
-{self._check_each()}
-  END;
-END $rapi$"""
-
-    def _check_suspects(self) -> str:
-        """PL/pgSQL: the screen's doubted records checked as a set, each doubted value cast once.
-
-        Refused values repeat in real data ("N/A", "", "unknown"): each distinct (column, value)
-        the screen doubted is cast in its own subtransaction, the records holding a refused one
-        are refused with the column and the database's message, the rest are cast into the stage
-        in one statement. Anything unexpected (a record that is no object or has an unknown field,
-        a refusal in a value the screen did not doubt) raises, and :meth:`_check_each` decides.
-        """
-        t = self.target
-        keys, known = _text_array(t.key), _text_array(t.known)
-        left = f"{LINE} NOT IN (SELECT n FROM {REFUSED})"
-        return f"""    IF EXISTS (SELECT 1 FROM {RAW} WHERE CASE WHEN jsonb_typeof(doc::jsonb) = 'object'
-        THEN doc::jsonb - {known} <> '{{}}'::jsonb ELSE true END) THEN
-      RAISE EXCEPTION 'records the screen did not parse';
-    END IF;
-    INSERT INTO {REFUSED} SELECT DISTINCT ON ({LINE}) {LINE}, 'missing_key',
-        format('record has no value for natural key field %L', u.k)
-      FROM {RAW}, unnest({keys}) WITH ORDINALITY AS u(k, i)
-      WHERE coalesce(jsonb_typeof(doc::jsonb -> u.k), 'null') = 'null' OR doc::jsonb ->> u.k = ''
-      ORDER BY {LINE}, u.i;
-    FOR v IN SELECT DISTINCT u.c, doc::jsonb -> u.c AS value FROM {RAW}, unnest(doubt) AS u(c)
-        WHERE {left} AND coalesce(jsonb_typeof(doc::jsonb -> u.c), 'null') <> 'null' LOOP
-      BEGIN PERFORM {self._cast("jsonb_build_object(v.c, v.value)")};
-      EXCEPTION WHEN others THEN
-        refused := refused || jsonb_build_array(jsonb_build_object(
-          'c', v.c, 'value', v.value, 'why', format('column %L: %s', v.c, SQLERRM)));
-      END;
-    END LOOP;
-    INSERT INTO {REFUSED} SELECT DISTINCT ON ({LINE}) {LINE}, 'db_refused', b.why
-      FROM {RAW}, unnest(doubt) WITH ORDINALITY AS u(c, i),
-        jsonb_to_recordset(refused) AS b(c text, value jsonb, why text)
-      WHERE {left} AND b.c = u.c AND b.value = doc::jsonb -> u.c ORDER BY {LINE}, u.i;
-    INSERT INTO {STAGE} SELECT {LINE}, {t.column_list("p.")}
-      FROM {RAW}, {self._cast("doc::jsonb")} p WHERE {left};"""
-
-    def _check_each(self) -> str:
-        """PL/pgSQL: each raw line parsed, checked and cast on its own, in its own subtransaction."""
-        t = self.target
-        keys = _text_array(t.key)
-        known = _text_array(t.known)
-        # A refused value's column is looked for among those whose cast can fail: unbounded text
-        # takes any JSON string (NUL is refused when the line is parsed), so it is not tried.
-        columns = _text_array([name for name in t.columns if not _takes_any_text(t.types[name])])
-        return f"""  FOR r IN SELECT {LINE} AS n, doc FROM {RAW} LOOP
-    problem := NULL; d := NULL;
-    BEGIN d := r.doc::jsonb;
-    EXCEPTION WHEN others THEN
-      problem := 'db_refused'; why := 'the database cannot store this record: ' || SQLERRM;
-    END;
-    IF problem IS NULL AND coalesce(jsonb_typeof(d), '') <> 'object' THEN
-      problem := 'not_a_record';
-      why := 'not a record (a JSON object): ' || coalesce(jsonb_typeof(d), 'an empty line');
-    END IF;
-    IF problem IS NULL THEN
-      FOREACH k IN ARRAY {keys} LOOP
-        IF coalesce(jsonb_typeof(d -> k), 'null') = 'null' OR d ->> k = '' THEN
-          problem := 'missing_key'; why := format('record has no value for natural key field %L', k); EXIT;
-        ELSIF jsonb_typeof(d -> k) IN ('object', 'array') THEN
-          problem := 'invalid_key';
-          why := format('natural key field %L is not a scalar: %s', k, d -> k); EXIT;
-        END IF;
-      END LOOP;
-    END IF;
-    IF problem IS NULL AND d - {known} <> '{{}}'::jsonb THEN
-      problem := 'unknown_field';
-      SELECT format('fields the table has no column for: %s', string_agg(quote_literal(x), ', '))
-        INTO why FROM jsonb_object_keys(d - {known}) x;
-    END IF;
-    IF problem IS NULL THEN
-      BEGIN
-        INSERT INTO {STAGE} SELECT r.n, {t.column_list("p.")} FROM {self._cast("d")} p;
-      EXCEPTION WHEN others THEN
-        problem := 'db_refused'; why := SQLERRM;
-        FOREACH c IN ARRAY {columns} LOOP
-          CONTINUE WHEN coalesce(jsonb_typeof(d -> c), 'null') = 'null';
-          BEGIN PERFORM {self._cast("jsonb_build_object(c, d -> c)")};
-          EXCEPTION WHEN others THEN why := format('column %L: %s', c, SQLERRM); EXIT;
-          END;
-        END LOOP;
-      END;
-    END IF;
-    IF problem IS NOT NULL THEN INSERT INTO {REFUSED} VALUES (r.n, problem, why); END IF;
-  END LOOP;"""
-
-    def _cast(self, record: str) -> str:
-        """SQL casting the JSON object ``record`` to the table's row type, field by field."""
-        return f"jsonb_populate_record(NULL::{self.target.name}, {record})"
 
     def _drop_duplicates(self, cursor: Any) -> int:
         """Keep each key's last record; refuse earlier ones with other values; count identical ones."""
@@ -329,17 +216,6 @@ END $rapi$""")
         )
         inserted, updated = cursor.fetchone()
         return int(inserted), int(updated)
-
-
-def _takes_any_text(kind: Any) -> bool:
-    from sqlalchemy import types
-
-    return isinstance(kind, types.String) and kind.length is None and not isinstance(kind, types.Enum)
-
-
-def _text_array(names: list[str]) -> str:
-    # Validated identifiers (letters, digits, underscores): safe as SQL string literals.
-    return "ARRAY[" + ", ".join(f"'{name}'" for name in names) + "]::text[]"
 
 
 def _copy(cursor: Any, sql: str, data: bytes) -> None:
