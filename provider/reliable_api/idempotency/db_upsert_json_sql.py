@@ -39,6 +39,9 @@ class JsonSqlLoader(JsonSqlChecks):
     stages_ready = False
     #: The storage engine clause of a stage that only :meth:`stage_ready` fills (see MysqlLoader).
     quick_stage = ""
+    #: Whether the database may take keys the screen tells apart for one key (see MysqlLoader):
+    #: then repeated keys are looked for in SQL even when the screen saw none.
+    keys_fold = False
 
     #: What Arrow's screen hands :meth:`load` (see :func:`arrow_batch`); None: no screen.
     arrow_output: Output | None = None
@@ -102,7 +105,7 @@ class JsonSqlLoader(JsonSqlChecks):
         connection.exec_driver_sql(
             f"CREATE {self.temporary} TABLE {REFUSED} (n integer, reason text, message text)"
         )
-        search = ready is None or ready.repeats
+        search = ready is None or ready.repeats or self.keys_fold
         staging = ready is not None and self.stages_ready and ready.rows > 0 and not passed
         self._create_stage(
             connection, quick=staging and ready is not None and not ready.doubtful, search=search

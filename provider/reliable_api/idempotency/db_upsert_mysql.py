@@ -48,12 +48,17 @@ class MysqlLoader(JsonSqlLoader):
     drop = "DROP TEMPORARY TABLE IF EXISTS {}"
 
     def __init__(self, target: Target) -> None:
+        from sqlalchemy import types
+
         super().__init__(target)
         # MariaDB loads and reads an Aria temporary table in about half the time of an InnoDB
         # one. Only for a stage LOAD DATA alone fills (its warnings are checked): in a
         # non-transactional table strict mode would adjust a bad value after the first row
         # instead of refusing it, and no rollback to a savepoint would undo a statement.
         self.quick_stage = "ENGINE=Aria" if getattr(target.dialect, "is_mariadb", False) else ""
+        # MySQL compares strings by the column's collation: the default ones ignore case and
+        # trailing spaces, so "ABC" and "abc " are one key to the table and two to Arrow's screen.
+        self.keys_fold = any(isinstance(target.types[name], types.String) for name in target.key)
 
     def stage_ready(self, connection: Connection, ready: ArrowBatch) -> bool:
         """``LOAD DATA`` of the CSV into ``STAGE``: the server casts as the floor's load does.
