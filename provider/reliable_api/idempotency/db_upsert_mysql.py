@@ -56,8 +56,8 @@ class MysqlLoader(JsonSqlLoader):
         # non-transactional table strict mode would adjust a bad value after the first row
         # instead of refusing it, and no rollback to a savepoint would undo a statement.
         self.quick_stage = "ENGINE=Aria" if getattr(target.dialect, "is_mariadb", False) else ""
-        # MySQL compares strings by the column's collation: the default ones ignore case and
-        # trailing spaces, so "ABC" and "abc " are one key to the table and two to Arrow's screen.
+        # MySQL compares strings by the column's collation: the default ones ignore case, so
+        # "ABC" and "abc" are one key to the table and two to Arrow's screen.
         self.keys_fold = any(isinstance(target.types[name], types.String) for name in target.key)
 
     def stage_ready(self, connection: Connection, ready: ArrowBatch) -> bool:
