@@ -71,8 +71,8 @@ VALIDATION_MARKERS = ("Checking the contract's", "Normalized ", "Great Expectati
 VALIDATION_PHASES = ("start-up", "importing GX", "GX checking", "staging/dead letters")
 FAILED_TRY = {"failed", "up_for_retry"}
 #: Runs again for a trial whose kill came too late: the try had returned or ended first, as the
-#: DB upsert's first try can (it merges 230 rows into a new table in some 10 ms and returns some
-#: 20-60 ms later, while a poll of its table comes every 10 ms on a loaded machine). Not a failure
+#: DB upsert's first try can (it merges 230 rows into a new table in 9-22 ms and ends within some
+#: 60 ms more, while a poll of its table can come later than that on a loaded machine). Not a failure
 #: of the provider (the try did its work), so the trial runs again, with its points drawn afresh;
 #: the test fails when the last run still misses, and reports every run it drew again.
 REDRAWS = 2
