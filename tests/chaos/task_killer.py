@@ -16,7 +16,8 @@ killer first stops the process (SIGSTOP), and only while nothing in it can move 
 whether the try has returned: the task's XCom ``return_value`` is pushed, and answered, before
 the try reports success, so while it is absent the try has not (this needs a task that returns a
 value, as every task of the crash DAG does). If it is there, the killer lets the try go on and
-says the kill was missed; the test fails on that.
+says the kill came too late (``late``); the test then runs the trial again with points drawn
+afresh, or fails.
 """
 
 from __future__ import annotations
@@ -120,9 +121,9 @@ class Killer(threading.Thread):
         )
 
     def _path(self, tail: str = "") -> str:
-        return f"/dags/{self.dag_id}/dagRuns/{self.run_id}/taskInstances/{self.point.task_id}/{tail}".rstrip(
-            "/"
-        )
+        """The REST path of the task instance, or of ``tail`` under it."""
+        path = f"/dags/{self.dag_id}/dagRuns/{self.run_id}/taskInstances/{self.point.task_id}"
+        return f"{path}/{tail}" if tail else path
 
     def _first_try_id(self, deadline: float) -> str:
         """The id of the task's first try, once it is queued or running."""
