@@ -1,8 +1,9 @@
 """Start and stop the demo stack: the sandbox API and ``airflow standalone`` on SQLite.
 
-Every process of the stack carries the environment variable ``RELIABLE_API_DEMO_ID``; stopping
-the stack ends each process that carries it, so nothing is left behind, even processes that
-left the process group.
+Every process of the stack carries the environment variable ``RELIABLE_API_DEMO_ID`` and
+belongs to the session of one of the processes it started; stopping the stack ends each process
+that carries either, so nothing is left behind: neither processes that left the process group,
+nor those whose title (setproctitle) overwrote the environment ``/proc`` shows.
 """
 
 from __future__ import annotations
@@ -265,9 +266,15 @@ class DemoStack:
             time.sleep(0.2)
 
     def leftover_pids(self) -> list[int]:
-        """The processes still alive that belong to this stack (found by their environment)."""
+        """The processes still alive that belong to this stack (by their environment or session)."""
         marker = f"{MARKER}={self.run_id}".encode()
-        return [pid for pid in _all_pids() if marker in _environ_of(pid).split(b"\0")]
+        # Each process was started in a session of its own, whose id is its pid.
+        sessions = {process.pid for process in self._processes}
+        return [
+            pid
+            for pid in _all_pids()
+            if _session_of(pid) in sessions or marker in _environ_of(pid).split(b"\0")
+        ]
 
     def __enter__(self) -> DemoStack:
         try:
@@ -335,6 +342,15 @@ def _all_pids() -> Iterator[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid():
             yield int(entry)
+
+
+def _session_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # After the command's name, which may hold spaces and parentheses: state ppid pgrp session ...
+    return int(stat.rsplit(")", 1)[1].split()[3])
 
 
 def _environ_of(pid: int) -> bytes:
