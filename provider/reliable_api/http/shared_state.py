@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import threading
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -137,6 +138,10 @@ class PostgresState:
                 connect_timeout=int(self._timeout),
             )
             with conn, conn.cursor() as cursor:
+                # Workers starting at once on a fresh database: concurrent CREATE ... IF NOT EXISTS
+                # can fail on the catalog's unique index; the first takes this transaction-scoped
+                # lock, the others wait for it and find the table.
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(TABLE.encode()) & 0x7FFFFFFF,))
                 cursor.execute(
                     f"CREATE TABLE IF NOT EXISTS {TABLE} (key text PRIMARY KEY, value text NOT NULL)"
                 )
