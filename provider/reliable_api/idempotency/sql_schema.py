@@ -50,7 +50,8 @@ def create_table(
 
     Does nothing when the table exists (it is then checked like any other target).
     """
-    from sqlalchemy import Column, MetaData, Table
+    from sqlalchemy import Column, MetaData, Table, inspect
+    from sqlalchemy.exc import DBAPIError
 
     missing = [name for name in key if name not in columns]
     if missing:
@@ -65,7 +66,13 @@ def create_table(
         ),
         schema=schema,
     )
-    target.create(engine, checkfirst=True)
+    try:
+        target.create(engine, checkfirst=True)
+    except DBAPIError:
+        # Loads racing to a new table (two runs, two DAGs): another one created it between the
+        # check and the CREATE ("already exists"; on PostgreSQL maybe a catalog unique violation).
+        if not inspect(engine).has_table(table, schema=schema):
+            raise
 
 
 def target_columns(
