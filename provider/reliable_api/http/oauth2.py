@@ -112,6 +112,9 @@ def fetch_token(
     if settings.scope:
         form["scope"] = settings.scope
     where = f"the token endpoint of connection {settings.conn_id!r}"
+    # The token's life runs from when the endpoint issued it: counted from the ask, a slow answer
+    # (a loaded worker, a slow endpoint) cannot leave the token looking alive after it expired.
+    asked = clock()
     try:
         response = session.post(
             settings.token_url,
@@ -149,7 +152,7 @@ def fetch_token(
     rotated = answer.get("refresh_token")
     if isinstance(rotated, str) and rotated:
         mask(rotated)
-    return Token(access, clock() + lifetime, rotated if isinstance(rotated, str) and rotated else None)
+    return Token(access, asked + lifetime, rotated if isinstance(rotated, str) and rotated else None)
 
 
 def _read(response: requests.Response) -> Mapping[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from reliable_api.exceptions import ConfigurationError, ServerError
@@ -107,3 +109,24 @@ def test_bad_settings_name_the_field(changes: dict[str, str], message: str) -> N
     values = {"conn_id": "crm", "token_url": "https://a/t", "client_id": "c", "client_secret": "s", **changes}
     with pytest.raises(ConfigurationError, match=message):
         OAuth2Settings(**values)
+
+
+def test_a_token_lives_from_when_it_was_asked_for_not_from_a_slow_answer() -> None:
+    import requests
+
+    from reliable_api.http.oauth2 import fetch_token
+
+    clock = {"now": 100.0}
+
+    class SlowEndpoint:
+        def post(self, url: str, **kwargs: object) -> requests.Response:
+            clock["now"] += 2.5  # the answer comes 2.5 s after the ask (a loaded worker)
+            response = requests.Response()
+            response.status_code = 200
+            response.headers["Content-Type"] = "application/json"
+            response._content = b'{"access_token": "t1", "expires_in": 6}'
+            return response
+
+    endpoint: Any = SlowEndpoint()
+    token = fetch_token(SETTINGS, None, session=endpoint, timeout=(1.0, 1.0), clock=lambda: clock["now"])
+    assert token.expires_at == 106.0  # 6 s from the ask (100), not from the answer (108.5)
