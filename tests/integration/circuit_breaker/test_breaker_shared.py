@@ -77,10 +77,14 @@ def test_one_opening_one_probe_one_closing_across_processes(
     ]
     for child in children:
         child.start()
-    reports = [results.get(timeout=60) for _ in children]
-    for child in children:
-        child.join(timeout=30)
-        assert child.exitcode == 0
+    try:
+        reports = [results.get(timeout=60) for _ in children]
+        for child in children:
+            child.join(timeout=30)
+            assert child.exitcode == 0
+    finally:  # a child that failed leaves the others waiting at the barrier: none outlives the test
+        for child in children:
+            child.kill()
     changes = dict(change for report in reports for change in report["changes"])
     assert sorted(changes) == ["closed", "opened"]  # one of each, seen by one process each
     assert sum(report["probes"] for report in reports) == 1
