@@ -43,6 +43,10 @@ class PostgresLoader:
         self.stage_select = f"SELECT {t.column_list()} FROM {t.name}"
         #: Whether the next batch is COPYed straight into the table (None: not known yet).
         self.direct: bool | None = None
+        #: The table's oid when the merge is a ``MERGE`` (PostgreSQL 15+), else None (not known
+        #: yet, or ``INSERT ... ON CONFLICT``); set by the run's first batch.
+        self.merge_oid: int | None = None
+        self._server_known = False
 
     def prepare(self, batch: LineBatch) -> ArrowBatch | None:
         """The batch parsed and screened for the fast path, or None (careful path for all of it)."""
@@ -53,6 +57,8 @@ class PostgresLoader:
     def load(self, connection: Connection, batch: LineBatch, ready: ArrowBatch | None) -> BatchOutcome:
         """Merge ``batch`` (``ready``: what :meth:`prepare` made of it) inside the caller's transaction."""
         cursor: Any = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        if not self._server_known:
+            self._know_server(cursor)
         if ready is None:
             return self._careful(cursor, batch.data)
         outcome = BatchOutcome()
@@ -114,21 +120,81 @@ class PostgresLoader:
         self.direct = inserted == ready.rows
         return inserted, updated
 
+    def _know_server(self, cursor: Any) -> None:
+        """Whether ``MERGE`` can merge: PostgreSQL 15+, with the table counters it is counted by."""
+        cursor.execute(
+            "SELECT current_setting('server_version_num')::int >= 150000 "
+            "AND current_setting('track_counts')::boolean, %s::regclass::oid",
+            (self.target.name,),
+        )
+        usable, oid = cursor.fetchone()
+        self.merge_oid = int(oid) if usable else None
+        self._server_known = True
+
     def _merge(self, cursor: Any, stage: str) -> tuple[int, int]:
-        t = self.target
+        """(inserted, updated) by merging the rows of ``stage`` that differ from the table's."""
         # The stage has no statistics and the target's lag behind a load: left to itself the planner
         # hashes the whole target for every batch (n² over a large load). One index probe per
-        # staged row is what a batch merge needs; SET LOCAL ends with the batch's transaction.
-        cursor.execute("SET LOCAL enable_hashjoin = off")
-        cursor.execute("SET LOCAL enable_mergejoin = off")
+        # staged row is what a batch merge needs; JIT compiling costs a batch more than it saves
+        # (14 ms measured where a 50,000-row merge's cost estimate crossed jit_above_cost).
+        # SET LOCAL ends with the batch's transaction.
         cursor.execute(
-            f"WITH merged AS (INSERT INTO {t.name} AS t ({t.column_list()}) SELECT {t.column_list('s.')} "
-            f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM {t.name} o WHERE {t.key_match('o', 's')} "
-            f"AND {t.same('o', 's')}) {self._on_conflict()} RETURNING (t.xmax = 0) AS inserted) "
+            "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL jit = off"
+        )
+        if self.merge_oid is not None:
+            cursor.execute("SAVEPOINT rapi_upsert")
+            try:
+                counts = self._merge_statement(cursor, stage, self.merge_oid)
+                cursor.execute("RELEASE SAVEPOINT rapi_upsert")
+                return counts
+            except Exception as error:
+                # MERGE inserts without ON CONFLICT: a key another writer inserted since this
+                # statement's snapshot is a unique violation. The upsert below settles it.
+                if _sqlstate(error) != UNIQUE_VIOLATION:
+                    raise
+                cursor.execute("ROLLBACK TO SAVEPOINT rapi_upsert")
+        return self._upsert_statement(cursor, stage)
+
+    def _merge_statement(self, cursor: Any, stage: str, oid: int) -> tuple[int, int]:
+        """``MERGE`` of the changed and new staged rows, counted by the transaction's table counters.
+
+        For each changed row one index probe and a plain update, where ``INSERT ... ON CONFLICT``
+        probes again and locks the row first (and inserts speculatively): a batch of 50,000
+        changed rows took 435 ms against 490, 50,000 new ones 250 against 327 (ADR 0028). PostgreSQL
+        15 and 16 have no ``RETURNING`` on ``MERGE``; the counters of the transaction (its live
+        subtransactions included) tell inserts from updates.
+        """
+        t = self.target
+        counters = f"SELECT pg_stat_get_xact_tuples_inserted({oid}), pg_stat_get_xact_tuples_updated({oid})"
+        cursor.execute(counters)
+        inserted_before, updated_before = cursor.fetchone()
+        cursor.execute(
+            f"MERGE INTO {t.name} AS t USING ({self._differing(stage)}) s ON {t.key_match('t', 's')} "
+            f"WHEN MATCHED AND NOT ({t.same('t', 's')}) THEN UPDATE SET {t.set_list('s.{}')} "
+            f"WHEN NOT MATCHED THEN INSERT ({t.column_list()}) VALUES ({t.column_list('s.')})"
+        )
+        cursor.execute(counters)
+        inserted_after, updated_after = cursor.fetchone()
+        return int(inserted_after - inserted_before), int(updated_after - updated_before)
+
+    def _upsert_statement(self, cursor: Any, stage: str) -> tuple[int, int]:
+        """``INSERT ... ON CONFLICT`` of the changed and new staged rows (any PostgreSQL)."""
+        t = self.target
+        cursor.execute(
+            f"WITH merged AS (INSERT INTO {t.name} AS t ({t.column_list()}) {self._differing(stage)} "
+            f"{self._on_conflict()} RETURNING (t.xmax = 0) AS inserted) "
             "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
         )
         inserted, updated = cursor.fetchone()
         return int(inserted), int(updated)
+
+    def _differing(self, stage: str) -> str:
+        """``SELECT`` of the staged rows that are new or differ from the table's (as ``s``)."""
+        t = self.target
+        return (
+            f"SELECT {t.column_list('s.')} FROM {stage} s WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {t.name} o WHERE {t.key_match('o', 's')} AND {t.same('o', 's')})"
+        )
 
     def _on_conflict(self) -> str:
         # The anti-join above keeps unchanged rows out; the WHERE keeps a row another writer
