@@ -21,6 +21,7 @@ import pyarrow as pa
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+from reliable_api.idempotency.db_upsert import upsert_records
 from reliable_api.idempotency.db_upsert_arrow import write_csv
 from reliable_api.idempotency.db_upsert_pg_binary import Column, encode, pg_columns, source, stage_select
 from reliable_api.idempotency.sql_merge import Target
@@ -250,3 +251,45 @@ def test_a_value_the_column_refuses_is_refused_either_way(
         assert len(outcomes[0]) == 1
     else:
         assert outcomes[0][:2] in ("22", "23"), outcomes[0]
+
+
+def test_a_rerun_merges_binary_batches_with_text_columns_cast(engine: Engine, monkeypatch: Any) -> None:
+    """Through :func:`upsert_records`: the binary form is taken and the counts and rows are right."""
+    from reliable_api.idempotency import db_upsert_postgres
+
+    encoded: list[int] = []
+    real_encode = db_upsert_postgres.encode
+
+    def counting(table: Any, columns: list[Column]) -> bytes:
+        encoded.append(table.num_rows)
+        return real_encode(table, columns)
+
+    monkeypatch.setattr(db_upsert_postgres, "encode", counting)
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    schema = {"id": "integer", "name": "text", "score": "numeric", "active": "boolean", "at": "timestamp"}
+    records = [
+        {
+            "id": i,
+            "name": f"n{i}",
+            "score": i / 4,
+            "active": i % 2 == 0,
+            "at": f"2024-01-{i % 28 + 1:02d} 10:00:00",
+        }
+        for i in range(40)
+    ]
+    try:
+        first = upsert_records(engine, name, records, key=["id"], create=schema, batch_size=10)
+        changed = [dict(r, score=r["score"] + 1) if r["id"] % 4 == 0 else r for r in records]
+        again = upsert_records(engine, name, changed, key=["id"], batch_size=10)
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                f"SELECT id, score::text, at::text FROM {name} ORDER BY id"
+            ).all()
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    assert (first.inserted, again.updated, again.unchanged, again.inserted) == (40, 10, 30, 0)
+    assert encoded, "no batch took the binary form"
+    assert rows[4][:2] == (4, "2")
+    assert rows[5][:2] == (5, "1.25")
+    assert rows[5][2].startswith("2024-01-06 10:00:00")  # timestamp or timestamptz (UTC session)
