@@ -161,12 +161,12 @@ def _target(
     return Target(engine.dialect, table, schema, keys, values, list(existing), dict(existing))
 
 
-def _loader(target: Target) -> Any:
+def _loader(target: Target, engine: Engine) -> Any:
     name = target.dialect.name
     if name == "postgresql":
         from reliable_api.idempotency.db_upsert_postgres import PostgresLoader
 
-        return PostgresLoader(target)
+        return PostgresLoader(target, engine)
     if name == "sqlite":
         from reliable_api.idempotency.db_upsert_sqlite import SqliteLoader
 
@@ -196,7 +196,7 @@ def _run(engine: Engine, target: Target, batches: Iterator[LineBatch]) -> Upsert
 
 
 def _load(engine: Engine, target: Target, batches: Iterator[LineBatch]) -> UpsertResult:
-    loader = _loader(target)
+    loader = _loader(target, engine)
     result = UpsertResult()
 
     def produce() -> tuple[LineBatch, Any] | None:

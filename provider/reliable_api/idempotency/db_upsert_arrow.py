@@ -24,7 +24,7 @@ ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 ISO_TIME = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]" + ISO_TIME[:-1] + r")?$"
 INTEGER_RANGES = {"small": 2**15, "int": 2**31}
-Output = Literal["copy", "load_data", "none"]
+Output = Literal["copy", "load_data", "none", "table"]
 
 
 @dataclass
@@ -37,6 +37,10 @@ class ArrowBatch:
     :param repeats: whether a key occurs more than once in the batch (all its records are doubted).
     :param suspects: for each record of ``doubtful``, the columns whose value the screen doubted
         (empty: only its key), so the careful path can test those values first.
+    :param binary: the passed records in PostgreSQL's binary ``COPY`` format instead of ``csv``
+        (:mod:`~reliable_api.idempotency.db_upsert_pg_binary`), or None.
+    :param table: the passed records as an Arrow table of the table's columns (output "table"),
+        until the loader encodes them.
     """
 
     csv: bytes
@@ -44,6 +48,8 @@ class ArrowBatch:
     doubtful: list[int] = field(default_factory=list)
     repeats: bool = True
     suspects: list[list[str]] = field(default_factory=list)
+    binary: bytes | None = None
+    table: Any = None
 
 
 def arrow_schema(target: Target) -> Any:
@@ -87,11 +93,11 @@ def arrow_batch(
     :param output: the passed records as CSV for PostgreSQL's ``COPY`` ("copy"), or for MySQL's
         ``LOAD DATA`` ("load_data"), which cannot tell a null from an empty field: each row starts
         with its line number, each column is followed by a 0/1 "is null" column, booleans are
-        0/1; or none ("none": the screen's verdict alone).
+        0/1; or none ("none": the screen's verdict alone); or the Arrow table itself ("table",
+        in :attr:`ArrowBatch.table`, the CSV left to the caller: :func:`write_csv`).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
     import pyarrow.json as pj
 
     options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
@@ -110,8 +116,9 @@ def arrow_batch(
         suspects = _suspects(by_column, doubtful, len(left))
         table, numbers = table.filter(pc.invert(doubtful)), pc.filter(numbers, pc.invert(doubtful))
     table = table.select(target.columns)
-    if output == "none":
-        return ArrowBatch(b"", table.num_rows, left, repeats, suspects)
+    if output in ("none", "table"):
+        kept = table if output == "table" else None
+        return ArrowBatch(b"", table.num_rows, left, repeats, suspects, table=kept)
     if output == "load_data":
         columns, names = [numbers], ["n"]
         for name, column in zip(table.column_names, table.columns, strict=True):
@@ -120,9 +127,16 @@ def arrow_batch(
             columns += [column, pc.cast(pc.is_null(column), pa.int8())]
             names += [name, f"{name} is null"]
         table = pa.table(columns, names=names)
+    return ArrowBatch(write_csv(table), table.num_rows, left, repeats, suspects)
+
+
+def write_csv(table: Any) -> bytes:
+    """``table`` as CSV without a header (what ``COPY ... (FORMAT csv)`` reads)."""
+    import pyarrow.csv as pcsv
+
     out = io.BytesIO()
     pcsv.write_csv(table, out, pcsv.WriteOptions(include_header=False))
-    return ArrowBatch(out.getvalue(), table.num_rows, left, repeats, suspects)
+    return out.getvalue()
 
 
 def _doubtful(target: Target, table: Any) -> tuple[Any, bool, dict[str, Any]]:

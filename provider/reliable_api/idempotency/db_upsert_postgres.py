@@ -2,9 +2,11 @@
 
 Fast path (pyarrow installed, every column a scalar type): Arrow parses and screens the batch on
 the client (:mod:`~reliable_api.idempotency.db_upsert_arrow`), ``COPY`` loads the records it
-passed as CSV into a temporary table and one statement merges them. Careful path (the records the
-screen doubts, or the whole batch when Arrow cannot read it or the database refuses a value the
-screen passed): the lines are COPYed as text and a PL/pgSQL block
+passed into a temporary table, in PostgreSQL's binary format
+(:mod:`~reliable_api.idempotency.db_upsert_pg_binary`: columns without a simple binary form go as
+text into ``text`` columns, cast in the merge's source) or as CSV, and one statement merges them.
+Careful path (the records the screen doubts, or the whole batch when Arrow cannot read it or the
+database refuses a value the screen passed): the lines are COPYed as text and a PL/pgSQL block
 (:mod:`~reliable_api.idempotency.db_upsert_pg_checks`) parses, checks and casts each in the
 database, setting aside every record it cannot take with the reason (and the column, for a value
 the column's type refuses); the merge falls back to one row at a time only when the table
@@ -17,13 +19,14 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
-from reliable_api.idempotency.db_upsert_arrow import ArrowBatch, arrow_batch, arrow_schema
+from reliable_api.idempotency.db_upsert_arrow import ArrowBatch, arrow_batch, arrow_schema, write_csv
 from reliable_api.idempotency.db_upsert_batches import BatchOutcome
+from reliable_api.idempotency.db_upsert_pg_binary import encode, pg_columns, source, stage_select
 from reliable_api.idempotency.db_upsert_pg_checks import RAW, REFUSED, STAGE, check_block
 from reliable_api.idempotency.sql_merge import LINE, Target
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
 
     from reliable_api.idempotency.db_upsert_batches import LineBatch
 
@@ -34,13 +37,25 @@ UNIQUE_VIOLATION = "23505"
 
 
 class PostgresLoader:
-    """Loads JSON Lines batches into ``target`` on a psycopg 2 or 3 connection."""
+    """Loads JSON Lines batches into ``target`` on a psycopg 2 or 3 connection.
 
-    def __init__(self, target: Target) -> None:
+    :param engine: the engine, to read how each column travels in a binary ``COPY`` from the
+        catalog (None: the fast path sends CSV).
+    """
+
+    def __init__(self, target: Target, engine: Engine | None = None) -> None:
         self.target = target
         self.arrow_schema = arrow_schema(target)
         t = target
-        self.stage_select = f"SELECT {t.column_list()} FROM {t.name}"
+        self.columns = None
+        if engine is not None and self.arrow_schema is not None:
+            self.columns = pg_columns(engine, target, self.arrow_schema)
+        if self.columns is None:
+            self.stage_select, self.source = f"SELECT {t.column_list()} FROM {t.name}", FAST
+        else:
+            self.stage_select, self.source = stage_select(t, self.columns), source(t, self.columns, FAST)
+        #: Whether the binary data fits the table itself (every column sent in its own type).
+        self.native = self.columns is not None and self.source == FAST
         #: Whether the next batch is COPYed straight into the table (None: not known yet).
         self.direct: bool | None = None
         #: The table's oid when the merge is a ``MERGE`` (PostgreSQL 15+), else None (not known
@@ -49,10 +64,30 @@ class PostgresLoader:
         self._server_known = False
 
     def prepare(self, batch: LineBatch) -> ArrowBatch | None:
-        """The batch parsed and screened for the fast path, or None (careful path for all of it)."""
+        """The batch parsed and screened for the fast path, or None (careful path for all of it).
+
+        The passed records leave as binary ``COPY`` data when the columns allow it and the batch
+        will be merged, as CSV otherwise. This runs in a worker thread one batch ahead of the
+        loads, so which way the batch goes is a guess from :attr:`direct`; either form loads
+        whichever way it goes (the stage takes both; binary data that does not fit the table
+        takes the stage and the merge).
+        """
         if self.arrow_schema is None:
             return None
-        return arrow_batch(self.target, self.arrow_schema, batch.data, batch.lines)
+        ready = arrow_batch(self.target, self.arrow_schema, batch.data, batch.lines, output="table")
+        if ready is None:
+            return None
+        table, ready.table = ready.table, None
+        if self.columns is not None and (self.native or self.direct is False):
+            import pyarrow as pa
+
+            try:
+                ready.binary = encode(table, self.columns)
+                return ready
+            except (pa.ArrowInvalid, pa.ArrowCapacityError):
+                pass  # a value Arrow will not convert (the screen doubts those): CSV, the database decides
+        ready.csv = write_csv(table)
+        return ready
 
     def load(self, connection: Connection, batch: LineBatch, ready: ArrowBatch | None) -> BatchOutcome:
         """Merge ``batch`` (``ready``: what :meth:`prepare` made of it) inside the caller's transaction."""
@@ -92,13 +127,14 @@ class PostgresLoader:
         then does the batch take the stage and the merge (ADR 0028).
         """
         columns = self.target.column_list()
+        data, form = (ready.csv, "csv") if ready.binary is None else (ready.binary, "binary")
         if self.direct is None:  # the run's first batch: an empty table has nothing to merge with
             cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {self.target.name})")
             self.direct = bool(cursor.fetchone()[0])
-        if self.direct:
+        if self.direct and (form == "csv" or self.native):
             cursor.execute("SAVEPOINT rapi_direct")
             try:
-                _copy(cursor, f"COPY {self.target.name} ({columns}) FROM STDIN (FORMAT csv)", ready.csv)
+                _copy(cursor, f"COPY {self.target.name} ({columns}) FROM STDIN (FORMAT {form})", data)
                 cursor.execute("RELEASE SAVEPOINT rapi_direct")
                 return ready.rows, 0
             except Exception as error:
@@ -110,8 +146,8 @@ class PostgresLoader:
         cursor.execute("SAVEPOINT rapi_fast")
         try:
             cursor.execute(f"CREATE TEMP TABLE {FAST} ON COMMIT DROP AS {self.stage_select} WITH NO DATA")
-            _copy(cursor, f"COPY {FAST} ({columns}) FROM STDIN (FORMAT csv)", ready.csv)
-            inserted, updated = self._merge(cursor, FAST)
+            _copy(cursor, f"COPY {FAST} ({columns}) FROM STDIN (FORMAT {form})", data)
+            inserted, updated = self._merge(cursor, self.source)  # the stage, its text columns cast
             cursor.execute("RELEASE SAVEPOINT rapi_fast")
         except Exception as error:
             if _is_refusal(error):
