@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection
 
     from reliable_api.idempotency.sql_merge import Target
 
@@ -98,7 +98,7 @@ class Column:
     type: str
 
 
-def pg_columns(engine: Engine, target: Target, schema: Any) -> list[Column] | None:
+def pg_columns(connection: Connection, target: Target, schema: Any) -> list[Column] | None:
     """How each of ``target``'s columns travels, read from the catalog; None: the CSV path.
 
     :param schema: the Arrow schema the batch is parsed with (a column whose Arrow type is not
@@ -106,8 +106,7 @@ def pg_columns(engine: Engine, target: Target, schema: Any) -> list[Column] | No
     """
     from sqlalchemy import text
 
-    with engine.connect() as connection:
-        found = connection.execute(text(COLUMNS_SQL), {"table": target.name}).all()
+    found = connection.execute(text(COLUMNS_SQL), {"table": target.name}).all()
     by_name = {
         str(name): (str(formatted), builtin, bool(castable)) for name, formatted, builtin, castable in found
     }

@@ -48,20 +48,25 @@ class PostgresLoader:
         self.arrow_schema = arrow_schema(target)
         t = target
         self.columns = None
-        if engine is not None and self.arrow_schema is not None:
-            self.columns = pg_columns(engine, target, self.arrow_schema)
+        #: Whether the next batch is COPYed straight into the table (None: not known yet).
+        self.direct: bool | None = None
+        #: The table's oid when the merge is a ``MERGE`` (PostgreSQL 15+), else None (not known
+        #: yet, or ``INSERT ... ON CONFLICT``).
+        self.merge_oid: int | None = None
+        self._server_known = False
+        if engine is not None:
+            # Known before the first batch is prepared, so a re-run's first batch is made ready
+            # for the merge (binary), not for a COPY straight into the table (CSV).
+            with engine.connect() as connection:
+                if self.arrow_schema is not None:
+                    self.columns = pg_columns(connection, target, self.arrow_schema)
+                self._know_server(connection.connection.driver_connection.cursor())  # type: ignore[union-attr]
         if self.columns is None:
             self.stage_select, self.source = f"SELECT {t.column_list()} FROM {t.name}", FAST
         else:
             self.stage_select, self.source = stage_select(t, self.columns), source(t, self.columns, FAST)
         #: Whether the binary data fits the table itself (every column sent in its own type).
         self.native = self.columns is not None and self.source == FAST
-        #: Whether the next batch is COPYed straight into the table (None: not known yet).
-        self.direct: bool | None = None
-        #: The table's oid when the merge is a ``MERGE`` (PostgreSQL 15+), else None (not known
-        #: yet, or ``INSERT ... ON CONFLICT``); set by the run's first batch.
-        self.merge_oid: int | None = None
-        self._server_known = False
 
     def prepare(self, batch: LineBatch) -> ArrowBatch | None:
         """The batch parsed and screened for the fast path, or None (careful path for all of it).
@@ -128,9 +133,6 @@ class PostgresLoader:
         """
         columns = self.target.column_list()
         data, form = (ready.csv, "csv") if ready.binary is None else (ready.binary, "binary")
-        if self.direct is None:  # the run's first batch: an empty table has nothing to merge with
-            cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {self.target.name})")
-            self.direct = bool(cursor.fetchone()[0])
         if self.direct and (form == "csv" or self.native):
             cursor.execute("SAVEPOINT rapi_direct")
             try:
@@ -157,14 +159,21 @@ class PostgresLoader:
         return inserted, updated
 
     def _know_server(self, cursor: Any) -> None:
-        """Whether ``MERGE`` can merge: PostgreSQL 15+, with the table counters it is counted by."""
+        """Learn how this server merges, and whether the table is empty.
+
+        ``MERGE`` needs PostgreSQL 15+ and the table counters it is counted by; an empty table
+        takes its first batch straight in.
+        """
         cursor.execute(
             "SELECT current_setting('server_version_num')::int >= 150000 "
-            "AND current_setting('track_counts')::boolean, %s::regclass::oid",
+            "AND current_setting('track_counts')::boolean, %s::regclass::oid, "
+            f"NOT EXISTS (SELECT 1 FROM {self.target.name})",
             (self.target.name,),
         )
-        usable, oid = cursor.fetchone()
+        usable, oid, empty = cursor.fetchone()
         self.merge_oid = int(oid) if usable else None
+        if self.direct is None:
+            self.direct = bool(empty)
         self._server_known = True
 
     def _merge(self, cursor: Any, stage: str) -> tuple[int, int]:

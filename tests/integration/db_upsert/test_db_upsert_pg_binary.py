@@ -171,12 +171,17 @@ def _load(engine: Engine, target: Target, columns: list[Column], table: Any, way
         raw.close()
 
 
+def _columns(engine: Engine, target: Target) -> list[Column] | None:
+    with engine.connect() as connection:
+        return pg_columns(connection, target, _schema())
+
+
 def _both_ways(engine: Engine, target: Target, columns: list[Column], table: Any) -> tuple[Any, Any]:
     return _load(engine, target, columns, table, "csv"), _load(engine, target, columns, table, "binary")
 
 
 def test_each_column_travels_in_the_form_its_type_allows(engine: Engine, target: Target) -> None:
-    columns = pg_columns(engine, target, _schema())
+    columns = _columns(engine, target)
     assert columns is not None
     assert {c.name: c.kind for c in columns} == KINDS
     types = {c.name: c.type for c in columns if c.kind == "cast"}
@@ -188,7 +193,7 @@ def test_each_column_travels_in_the_form_its_type_allows(engine: Engine, target:
 
 
 def test_the_binary_copy_gives_the_rows_the_csv_gave(engine: Engine, target: Target) -> None:
-    columns = pg_columns(engine, target, _schema())
+    columns = _columns(engine, target)
     assert columns is not None
     table = _edge_table()
     by_csv, by_binary = _both_ways(engine, target, columns, table)
@@ -209,7 +214,7 @@ def test_the_binary_copy_gives_the_rows_the_csv_gave(engine: Engine, target: Tar
 
 
 def test_a_table_in_several_chunks_and_a_slice_give_the_same_rows(engine: Engine, target: Target) -> None:
-    columns = pg_columns(engine, target, _schema())
+    columns = _columns(engine, target)
     assert columns is not None
     whole = _edge_table()
     chunked = pa.concat_tables([whole.slice(0, 5), whole.slice(5)])
@@ -234,7 +239,7 @@ def test_a_table_in_several_chunks_and_a_slice_give_the_same_rows(engine: Engine
 def test_a_value_the_column_refuses_is_refused_either_way(
     engine: Engine, target: Target, column: str, value: Any
 ) -> None:
-    columns = pg_columns(engine, target, _schema())
+    columns = _columns(engine, target)
     assert columns is not None
     table = _edge_table().slice(0, 1)
     table = table.set_column(
