@@ -35,12 +35,14 @@ class SandboxServer:
     :class:`~reliable_api.testing.sandbox.config.SandboxConfig` as keywords (validated here, before
     anything starts). The process is stopped on exit from the ``with`` block, also on errors.
 
-    :param startup_timeout: seconds to wait for the sandbox to answer its health check.
+    :param startup_timeout: seconds to wait for the sandbox to announce itself and answer its
+        health check. A process that exits is reported at once; the wait only matters for one
+        that is alive but slow, as on a loaded 2-core CI machine, where a start once took over 30 s.
     :param options: config options, e.g. ``rate=50``, ``fail_404=["con_000001"]``.
     :raises ConfigError: for an unknown option or an invalid value.
     """
 
-    def __init__(self, *, startup_timeout: float = 30.0, **options: Any) -> None:
+    def __init__(self, *, startup_timeout: float = 120.0, **options: Any) -> None:
         self.config = SandboxConfig.from_mapping(options)
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
