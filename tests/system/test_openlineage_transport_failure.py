@@ -1,12 +1,14 @@
 """An OpenLineage transport that fails never fails a task: the run succeeds, a warning is logged.
 
 ``crm_contacts_sync`` (extract, validate, load: the provider's operators) runs with ``dag.test()``
-in a child process, as in ``test_openlineage_runs.py``, with a transport whose emit raises.
+in a child process (OpenLineage reads its configuration once per process) with a transport whose
+emit raises. ``test_sample_dags_cli.py`` reads back what a working transport receives.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +16,17 @@ from typing import Any
 
 import pytest
 
-from tests.system.test_openlineage_runs import RUN_DAG, connections_env
-
 pytestmark = pytest.mark.slow
 pytest.importorskip("airflow.providers.openlineage", reason="needs apache-airflow-providers-openlineage")
 
 TRANSPORT = "tests.system.lineage_failure.raising_transport.RaisingTransport"
+RUN_DAG = """
+import os, sys
+from tests.airflow_compat import DagBag, run_dag_test
+
+dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(sys.argv[1])
+print("STATE", run_dag_test(dag, first_run=True).state)
+"""
 
 
 @pytest.mark.usefixtures("airflow_db")
@@ -27,15 +34,15 @@ def test_a_raising_transport_warns_and_the_run_succeeds(make_sandbox: Any, tmp_p
     crm = make_sandbox(contacts=50)
     alerts = f"{crm.url}/_sandbox/webhook/alerts"
     attempts = tmp_path / "attempts.txt"
+    connections = {
+        "RELIABLE_API_SANDBOX": {"conn_type": "reliable_http", "host": crm.url},
+        "RELIABLE_API_STATE": {"conn_type": "sqlite", "host": str(tmp_path / "state.db")},
+        "RELIABLE_API_WAREHOUSE": {"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")},
+        "RELIABLE_API_ALERTS": {"conn_type": "http", "password": alerts},
+    }
     env = {
-        **connections_env(
-            {
-                "RELIABLE_API_SANDBOX": {"conn_type": "reliable_http", "host": crm.url},
-                "RELIABLE_API_STATE": {"conn_type": "sqlite", "host": str(tmp_path / "state.db")},
-                "RELIABLE_API_WAREHOUSE": {"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")},
-                "RELIABLE_API_ALERTS": {"conn_type": "http", "password": alerts},
-            }
-        ),
+        **os.environ,
+        **{f"AIRFLOW_CONN_{key}": json.dumps(value) for key, value in connections.items()},
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": TRANSPORT}),
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "test",
         "RAISING_TRANSPORT_ATTEMPTS": str(attempts),

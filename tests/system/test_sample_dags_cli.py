@@ -7,6 +7,9 @@ listener lets Airflow 3.2/3.3's ``dag.test()`` finish them
 (:mod:`reliable_api.alerting.dag_test_deadlines`). They run in the demo's order, sharing one
 state DB and warehouse, as a user trying them one by one would (the two pipelines by default;
 ``RELIABLE_API_ALL_DAGS_CLI=1``: all seven).
+
+The same runs carry the OpenLineage provider with its file transport: each pipeline emits its
+datasets (the API read, the staged batch, the table or API written) and the validation's checks.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,10 +83,32 @@ def test_error_lines_finds_each_form_and_nothing_else() -> None:
     assert len(error_lines(output)) == 4
 
 
+@dataclass
+class CliRuns:
+    """What the module's ``airflow dags test`` runs printed, and the lineage they emitted."""
+
+    outputs: dict[str, subprocess.CompletedProcess[str]]
+    events_file: Path
+    crm_url: str
+    marketing_url: str
+    warehouse: Path
+
+    def events(self, dag_id: str) -> list[dict[str, Any]]:
+        """The OpenLineage events of ``dag_id``'s run, in the order they were written."""
+        lines = self.events_file.read_text().splitlines() if self.events_file.exists() else []
+        events = [json.loads(line) for line in lines if line.strip()]
+        return [event for event in events if event["job"]["name"].startswith(f"{dag_id}.")]
+
+
 @pytest.fixture(scope="module")
-def cli_env(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The environment of the CLI: a CRM and a marketing sandbox, a state DB and a warehouse."""
+def cli_runs(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliRuns]:
+    """Each of :data:`CLI_DAGS` run once by the CLI, in order, against a CRM and a marketing
+    sandbox, a state DB and a warehouse, with OpenLineage's file transport on (as a deployment with
+    the OpenLineage provider has it): the same runs answer the CLI's bar and the lineage tests."""
+    from tests.airflow_compat import forget_dag_runs
+
     files = tmp_path_factory.mktemp("sample_dags_cli")
+    events_file = files / "lineage.jsonl"
     with SandboxServer() as crm, SandboxServer(contacts=0) as marketing:
         api = {"conn_type": "reliable_http", "extra": {"rate_limit": "50/sec", "burst": 10}}
         connections = {
@@ -91,28 +118,34 @@ def cli_env(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "RELIABLE_API_WAREHOUSE": {"conn_type": "sqlite", "host": str(files / "warehouse.db")},
             "RELIABLE_API_ALERTS": {"conn_type": "http", "password": f"{crm.url}/_sandbox/webhook/alerts"},
         }
-        yield {
+        env = {
             **os.environ,
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+                {"type": "file", "log_file_path": str(events_file), "append": True}
+            ),
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": "test",
             **{f"AIRFLOW_CONN_{name}": json.dumps(conn) for name, conn in connections.items()},
         }
+        outputs = {}
+        for dag_id in CLI_DAGS:
+            forget_dag_runs(dag_id)  # this worker's other tests may have run it (the sync's watermark)
+            outputs[dag_id] = subprocess.run(
+                [sys.executable, "-m", "airflow", "dags", "test", dag_id],
+                env=env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=540,
+                check=False,
+            )
+        yield CliRuns(outputs, events_file, crm.url, marketing.url, files / "warehouse.db")
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1200)  # the module's CLI runs, on a loaded 2-core machine
 @pytest.mark.parametrize("dag_id", CLI_DAGS)
-def test_airflow_dags_test_succeeds_without_an_error_line(cli_env: dict[str, str], dag_id: str) -> None:
-    from tests.airflow_compat import forget_dag_runs
-
-    forget_dag_runs(dag_id)  # this worker's other tests may have run it (the sync's watermark)
-    ran = subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "test", dag_id],
-        env=cli_env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=540,
-        check=False,
-    )
+def test_airflow_dags_test_succeeds_without_an_error_line(cli_runs: CliRuns, dag_id: str) -> None:
+    ran = cli_runs.outputs[dag_id]
     output = ran.stdout + ran.stderr
     assert ran.returncode == 0, f"{dag_id}:\n{output[-4000:]}"
     marked = output.split(f"Marking run <DagRun {dag_id} @", 1)
@@ -120,3 +153,53 @@ def test_airflow_dags_test_succeeds_without_an_error_line(cli_env: dict[str, str
     assert "> successful" in marked[1].splitlines()[0], f"{dag_id}:\n{output[-4000:]}"
     assert error_lines(output) == [], f"{dag_id}:\n{output[-4000:]}"
     assert our_warnings(output) == [], dag_id
+
+
+def completed(events: list[dict[str, Any]], task_id: str) -> dict[str, Any]:
+    (event,) = [
+        e for e in events if e["eventType"] == "COMPLETE" and e["job"]["name"].endswith(f".{task_id}")
+    ]
+    return event
+
+
+def names(datasets: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(item["namespace"], item["name"]) for item in datasets]
+
+
+def check_validation(events: list[dict[str, Any]], extract: dict[str, Any]) -> dict[str, Any]:
+    validate = completed(events, "validate")
+    assert names(validate["inputs"]) == names(extract["outputs"])  # the extract's staged batch
+    assertions = validate["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
+    assert assertions  # one per expectation of the contacts contract, with its failed rows
+    assert {"assertion", "success", "name", "actual"} <= set(assertions[0])
+    # The sandbox's contacts are messy on purpose: some checks fail, with the rows that failed.
+    assert any(item["success"] is False and int(item["actual"]) > 0 for item in assertions)
+    return validate
+
+
+def lineage_of(cli_runs: CliRuns, dag_id: str) -> list[dict[str, Any]]:
+    pytest.importorskip("airflow.providers.openlineage", reason="needs apache-airflow-providers-openlineage")
+    events = cli_runs.events(dag_id)
+    assert events, f"{dag_id} emitted no OpenLineage event"
+    return events
+
+
+def test_crm_contacts_sync_emits_api_staged_and_table_datasets_with_assertions(cli_runs: CliRuns) -> None:
+    events = lineage_of(cli_runs, "crm_contacts_sync")
+    extract = completed(events, "extract")
+    host = cli_runs.crm_url.removeprefix("http://")
+    assert names(extract["inputs"]) == [(f"http://{host}", "/v1/contacts")]
+    assert extract["outputs"][0]["namespace"] == "file"
+    validate = check_validation(events, extract)
+    load = completed(events, "load_warehouse")
+    assert names(load["inputs"]) == names(validate["outputs"])
+    assert names(load["outputs"]) == [(f"sqlite://{cli_runs.warehouse}", "crm_contacts")]
+
+
+def test_crm_contacts_to_marketing_emits_the_marketing_api_as_output(cli_runs: CliRuns) -> None:
+    events = lineage_of(cli_runs, "crm_contacts_to_marketing")
+    extract = completed(events, "extract")
+    validate = check_validation(events, extract)
+    push = completed(events, "push_marketing")
+    assert names(push["inputs"]) == names(validate["outputs"])
+    assert names(push["outputs"]) == [(cli_runs.marketing_url, "/v1/contacts")]
