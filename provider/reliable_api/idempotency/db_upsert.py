@@ -22,6 +22,7 @@ repeated with the same values is loaded once and counted in ``duplicates``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -99,8 +100,9 @@ def upsert_records(
         without a unique constraint.
     """
     _check_size(batch_size)
-    target = _target(engine, table, key=key, schema=schema, create=create, columns=columns)
-    return _run(engine, target, record_batches(records, batch_size))
+    with _imports_frozen():
+        target = _target(engine, table, key=key, schema=schema, create=create, columns=columns)
+        return _run(engine, target, record_batches(records, batch_size))
 
 
 def upsert_staged(
@@ -120,13 +122,36 @@ def upsert_staged(
     except those the database refuses (to dead-letter them).
     """
     _check_size(batch_size)
-    target = _target(engine, table, key=key, schema=schema, create=create, columns=columns)
-    return _run(engine, target, staged_batches(staged, batch_size))
+    with _imports_frozen():
+        target = _target(engine, table, key=key, schema=schema, create=create, columns=columns)
+        return _run(engine, target, staged_batches(staged, batch_size))
 
 
 def _check_size(batch_size: int) -> None:
     if batch_size < 1:
         raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}")
+
+
+@contextlib.contextmanager
+def _imports_frozen() -> Iterator[None]:
+    """The objects the process holds before the upsert, out of the cyclic collector's reach during it.
+
+    A full collection walks every object the process ever kept: in a process that imported
+    Airflow, SQLAlchemy and pyarrow, one took 107-127 ms, and the load's own allocations are
+    what trigger it, so it fell before the first batch reached the database (docs/benchmarks.md,
+    session 9). ``gc.freeze`` parks those objects (as Airflow's executors do before forking); the
+    load's own garbage is still collected, and ``gc.unfreeze`` hands the parked objects back at
+    the end. Nothing is done where the collector is off or something else froze objects (a
+    pre-fork server keeping its pages shared): their state is theirs.
+    """
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _target(
