@@ -34,7 +34,7 @@ from reliable_api.exceptions import ConfigurationError, RecordRejected
 from reliable_api.idempotency.db_upsert_batches import LineBatch, record_batches, staged_batches
 from reliable_api.idempotency.sql_identifiers import check_identifier, check_identifiers
 from reliable_api.idempotency.sql_merge import Target
-from reliable_api.idempotency.sql_schema import create_table, target_columns
+from reliable_api.idempotency.sql_schema import check_declared, create_table, target_columns
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -172,10 +172,14 @@ def _target(
         raise ConfigurationError(
             f"database upserts support PostgreSQL, SQLite and MySQL/MariaDB, not {engine.dialect.name}"
         )
-    if create is not None:
-        check_identifiers(list(create), "column")
-        create_table(engine, table, create, key=keys, schema=schema)
-    existing = target_columns(engine, table, key=keys, schema=schema)
+    catalog = None
+    if engine.dialect.name == "postgresql":
+        existing, catalog = _pg_target(engine, table, key=keys, schema=schema, create=create)
+    else:
+        if create is not None:
+            check_identifiers(list(create), "column")
+            create_table(engine, table, create, key=keys, schema=schema)
+        existing = target_columns(engine, table, key=keys, schema=schema)
     wanted = list(existing) if columns is None else check_identifiers(list(columns), "column")
     unknown = [name for name in wanted if name not in existing]
     if unknown:
@@ -183,7 +187,33 @@ def _target(
     values = [check_identifier(name, "column") for name in wanted if name not in keys]
     for name in existing:
         check_identifier(name, "column")  # every column's name reaches the SQL of the checks
-    return Target(engine.dialect, table, schema, keys, values, list(existing), dict(existing))
+    return Target(engine.dialect, table, schema, keys, values, list(existing), dict(existing), catalog)
+
+
+def _pg_target(
+    engine: Engine, table: str, *, key: list[str], schema: str | None, create: Mapping[str, str] | None
+) -> tuple[dict[str, Any], list[Any]]:
+    """PostgreSQL: the table's column types and catalog columns, the table created if declared.
+
+    One catalog query instead of SQLAlchemy's reflection (``db_upsert_pg_catalog``); the table
+    is created only when that query finds none.
+    """
+    from reliable_api.idempotency.db_upsert_pg_catalog import catalog_target
+    from reliable_api.idempotency.sql_identifiers import qualified
+
+    name, shown = qualified(engine.dialect, table, schema), f"{schema}.{table}" if schema else table
+    if create is not None:
+        check_identifiers(list(create), "column")
+        check_declared(table, create, key=key)
+    for attempt in range(2):
+        with engine.connect() as connection:
+            found = catalog_target(connection, name, key=key, shown=shown)
+        if found is not None:
+            return found
+        if create is None or attempt:
+            break
+        create_table(engine, table, create, key=key, schema=schema, checkfirst=False)
+    raise ConfigurationError(f"table {shown!r} does not exist (pass a schema to create it)")
 
 
 def _loader(target: Target, engine: Engine) -> Any:
