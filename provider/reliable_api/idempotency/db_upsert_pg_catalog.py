@@ -27,12 +27,16 @@ from reliable_api.exceptions import ConfigurationError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-# One row: the table's oid (NULL: no such table), its columns in order as JSON (each with the
-# declared type as format_type spells it, and the type under its domains, recursively), and the
-# key columns of each unique index that is neither partial nor on an expression (primary keys and
-# unique constraints are such indexes). Only the parameter is a value; no name is in the text.
+# One row: the table's oid, its columns in order as JSON (each with the declared type as
+# format_type spells it, and the type under its domains, recursively), and the key columns of
+# each unique index that is neither partial nor on an expression (primary keys and unique
+# constraints are such indexes); no row when there is no such table. to_regclass resolves the
+# name from the latest catalog, the scans read the statement's snapshot: the table's pg_class row
+# is read in that snapshot too, so a table another session created after the snapshot is not
+# half seen (found, but without its columns and key) but not seen at all. Only the parameter is
+# a value; no name is in the text.
 CATALOG_SQL = """
-WITH RECURSIVE rel AS (SELECT to_regclass(%(table)s)::oid AS oid),
+WITH RECURSIVE rel AS (SELECT c.oid FROM pg_class c WHERE c.oid = to_regclass(%(table)s)),
 col AS (
   SELECT a.attnum, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS formatted,
     a.atttypid AS base, a.atttypmod AS basemod
@@ -95,11 +99,12 @@ def read_catalog(connection: Connection, name: str) -> tuple[list[CatalogColumn]
     cursor: Any = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(CATALOG_SQL, {"table": name})
-        oid, columns, unique = cursor.fetchone()
+        row = cursor.fetchone()
     finally:
         cursor.close()
-    if oid is None:
+    if row is None:
         return None
+    _, columns, unique = row
     found = [
         CatalogColumn(
             str(c[0]),
