@@ -10,7 +10,9 @@ skipped above ``--dlt-default-max-rows``), **floor** (COPY of ready text into a 
 ours' merge: no Python per record). Rows written are counted from ``pg_stat_user_tables``
 (inserts + updates + deletes); the final tables are checked equal by checksum. Then the 1%
 refused-values case (issue 13), ``insert_rows`` for reference, and ours against its floors on
-SQLite and MariaDB. Inputs are prepared before each clock starts.
+SQLite and MariaDB. Inputs are prepared before each clock starts, and before each PostgreSQL
+scenario the database is settled for every runner alike (`Postgres.settle`: a CHECKPOINT, then
+no autovacuum worker left in the bench database; `--no-settle` skips it).
 
     python bench/db_upsert.py --rows 200000 --other-rows 0
     python bench/db_upsert.py --rows 1000000 --reps 1 --other-rows 0
@@ -91,12 +93,31 @@ class Postgres:
         )
         return int(rows[0][0]) if rows else 0
 
+    def settle(self, timeout: float = 60.0) -> float:
+        """Wait out the background work a previous run left, before any runner's clock; its seconds.
+
+        A ``CHECKPOINT`` writes the dirty buffers, then the wait lasts until no autovacuum
+        worker runs in the bench's database (dlt's re-runs leave 200,000+ dead rows behind, a
+        first load an unvacuumed table). Every runner gets the same before every scenario.
+        """
+        start = time.perf_counter()
+        self.sql("CHECKPOINT")
+        while time.perf_counter() - start < timeout:
+            busy = self.sql(
+                "SELECT count(*) FROM pg_stat_activity "
+                f"WHERE backend_type = 'autovacuum worker' AND datname = '{self.name}'"
+            )
+            if not busy[0][0]:
+                break
+            time.sleep(0.2)
+        return time.perf_counter() - start
+
     def close(self) -> None:
         self.admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         self.admin.close()
 
 
-def postgres(rows: int, reps: int, dlt_default_max: int, workdir: str) -> None:
+def postgres(rows: int, reps: int, dlt_default_max: int, workdir: str, *, settle: bool = True) -> None:
     db = Postgres()
     try:
         plan = scenarios(rows)
@@ -120,13 +141,14 @@ def postgres(rows: int, reps: int, dlt_default_max: int, workdir: str) -> None:
                 for scenario in plan:
                     work = runners[runner].make(scenario)
                     before = db.written(table)
+                    settled = f"  settled {db.settle():.1f} s" if settle else ""
                     seconds = work()
                     n = plan[scenario]["rows"] + plan[scenario].get("new", 0)
                     figures.setdefault((runner, scenario), []).append(n / seconds)
                     written[(runner, scenario)] = db.written(table) - before
                     print(
                         f"  rep {rep + 1} {runner:<38} {scenario:<21} {n / seconds:>9,.0f} rows/s "
-                        f"written {written[(runner, scenario)]:>9,}  load {load_average()}"
+                        f"written {written[(runner, scenario)]:>9,}  load {load_average()}{settled}"
                     )
         checks = {runner: db.sql(CHECKSUM.format(table=spec.table))[0] for runner, spec in runners.items()}
         print(f"  final tables equal: {len(set(checks.values())) == 1} {checks}")
@@ -258,6 +280,11 @@ def main() -> None:
     parser.add_argument(
         "--other-rows", type=int, default=200_000, help="rows for SQLite and MariaDB (0: skip)"
     )
+    parser.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="PostgreSQL: no CHECKPOINT and no wait for autovacuum before each scenario",
+    )
     parser.add_argument("--skip-postgres", action="store_true", help="only SQLite and MariaDB")
     parser.add_argument(
         "--refused-only",
@@ -274,7 +301,7 @@ def main() -> None:
             finally:
                 db.close()
         elif not args.skip_postgres:
-            postgres(args.rows, args.reps, args.dlt_default_max_rows, workdir)
+            postgres(args.rows, args.reps, args.dlt_default_max_rows, workdir, settle=not args.no_settle)
         if args.other_rows and not args.refused_only:
             other_engines(args.other_rows, args.reps, workdir)
 

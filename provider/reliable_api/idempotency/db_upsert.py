@@ -22,6 +22,7 @@ repeated with the same values is loaded once and counted in ``duplicates``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,7 @@ from reliable_api.exceptions import ConfigurationError, RecordRejected
 from reliable_api.idempotency.db_upsert_batches import LineBatch, record_batches, staged_batches
 from reliable_api.idempotency.sql_identifiers import check_identifier, check_identifiers
 from reliable_api.idempotency.sql_merge import Target
-from reliable_api.idempotency.sql_schema import create_table, target_columns
+from reliable_api.idempotency.sql_schema import check_declared, create_table, target_columns
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -99,8 +100,9 @@ def upsert_records(
         without a unique constraint.
     """
     _check_size(batch_size)
-    target = _target(engine, table, key=key, schema=schema, create=create, columns=columns)
-    return _run(engine, target, record_batches(records, batch_size))
+    with _imports_frozen():
+        target = _target(engine, table, key=key, schema=schema, create=create, columns=columns)
+        return _run(engine, target, record_batches(records, batch_size))
 
 
 def upsert_staged(
@@ -120,13 +122,36 @@ def upsert_staged(
     except those the database refuses (to dead-letter them).
     """
     _check_size(batch_size)
-    target = _target(engine, table, key=key, schema=schema, create=create, columns=columns)
-    return _run(engine, target, staged_batches(staged, batch_size))
+    with _imports_frozen():
+        target = _target(engine, table, key=key, schema=schema, create=create, columns=columns)
+        return _run(engine, target, staged_batches(staged, batch_size))
 
 
 def _check_size(batch_size: int) -> None:
     if batch_size < 1:
         raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}")
+
+
+@contextlib.contextmanager
+def _imports_frozen() -> Iterator[None]:
+    """The objects the process holds before the upsert, out of the cyclic collector's reach during it.
+
+    A full collection walks every object the process ever kept: in a process that imported
+    Airflow, SQLAlchemy and pyarrow, one took 107-127 ms, and the load's own allocations are
+    what trigger it, so it fell before the first batch reached the database (docs/benchmarks.md,
+    session 9). ``gc.freeze`` parks those objects (as Airflow's executors do before forking); the
+    load's own garbage is still collected, and ``gc.unfreeze`` hands the parked objects back at
+    the end. Nothing is done where the collector is off or something else froze objects (a
+    pre-fork server keeping its pages shared): their state is theirs.
+    """
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _target(
@@ -147,10 +172,14 @@ def _target(
         raise ConfigurationError(
             f"database upserts support PostgreSQL, SQLite and MySQL/MariaDB, not {engine.dialect.name}"
         )
-    if create is not None:
-        check_identifiers(list(create), "column")
-        create_table(engine, table, create, key=keys, schema=schema)
-    existing = target_columns(engine, table, key=keys, schema=schema)
+    catalog = None
+    if engine.dialect.name == "postgresql":
+        existing, catalog = _pg_target(engine, table, key=keys, schema=schema, create=create)
+    else:
+        if create is not None:
+            check_identifiers(list(create), "column")
+            create_table(engine, table, create, key=keys, schema=schema)
+        existing = target_columns(engine, table, key=keys, schema=schema)
     wanted = list(existing) if columns is None else check_identifiers(list(columns), "column")
     unknown = [name for name in wanted if name not in existing]
     if unknown:
@@ -158,7 +187,33 @@ def _target(
     values = [check_identifier(name, "column") for name in wanted if name not in keys]
     for name in existing:
         check_identifier(name, "column")  # every column's name reaches the SQL of the checks
-    return Target(engine.dialect, table, schema, keys, values, list(existing), dict(existing))
+    return Target(engine.dialect, table, schema, keys, values, list(existing), dict(existing), catalog)
+
+
+def _pg_target(
+    engine: Engine, table: str, *, key: list[str], schema: str | None, create: Mapping[str, str] | None
+) -> tuple[dict[str, Any], list[Any]]:
+    """PostgreSQL: the table's column types and catalog columns, the table created if declared.
+
+    One catalog query instead of SQLAlchemy's reflection (``db_upsert_pg_catalog``); the table
+    is created only when that query finds none.
+    """
+    from reliable_api.idempotency.db_upsert_pg_catalog import catalog_target
+    from reliable_api.idempotency.sql_identifiers import qualified
+
+    name, shown = qualified(engine.dialect, table, schema), f"{schema}.{table}" if schema else table
+    if create is not None:
+        check_identifiers(list(create), "column")
+        check_declared(table, create, key=key)
+    for attempt in range(2):
+        with engine.connect() as connection:
+            found = catalog_target(connection, name, key=key, shown=shown)
+        if found is not None:
+            return found
+        if create is None or attempt:
+            break
+        create_table(engine, table, create, key=key, schema=schema, checkfirst=False)
+    raise ConfigurationError(f"table {shown!r} does not exist (pass a schema to create it)")
 
 
 def _loader(target: Target, engine: Engine) -> Any:

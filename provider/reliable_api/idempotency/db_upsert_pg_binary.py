@@ -104,12 +104,16 @@ def pg_columns(connection: Connection, target: Target, schema: Any) -> list[Colu
     :param schema: the Arrow schema the batch is parsed with (a column whose Arrow type is not
         the one its native kind encodes is sent as text).
     """
-    from sqlalchemy import text
+    if target.catalog is not None:  # read with the table's check (db_upsert_pg_catalog)
+        by_name = {c.name: (c.formatted, c.base if c.builtin else None, c.castable) for c in target.catalog}
+    else:
+        from sqlalchemy import text
 
-    found = connection.execute(text(COLUMNS_SQL), {"table": target.name}).all()
-    by_name = {
-        str(name): (str(formatted), builtin, bool(castable)) for name, formatted, builtin, castable in found
-    }
+        found = connection.execute(text(COLUMNS_SQL), {"table": target.name}).all()
+        by_name = {
+            str(name): (str(formatted), builtin, bool(castable))
+            for name, formatted, builtin, castable in found
+        }
     columns = []
     for name in target.columns:
         if name not in by_name:

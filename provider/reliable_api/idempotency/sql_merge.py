@@ -29,6 +29,9 @@ class Target:
     :param values: the non-key columns written.
     :param known: every column of the table (a record's field outside them is refused).
     :param types: column -> the table's SQLAlchemy type (for loaders that need it).
+    :param catalog: PostgreSQL: the columns as the catalog describes them
+        (:class:`~reliable_api.idempotency.db_upsert_pg_catalog.CatalogColumn`), read with the
+        table's check; None elsewhere.
     """
 
     dialect: Dialect
@@ -38,6 +41,7 @@ class Target:
     values: list[str]
     known: list[str]
     types: dict[str, Any] = field(default_factory=dict)
+    catalog: list[Any] | None = None
 
     @property
     def name(self) -> str:

@@ -38,6 +38,18 @@ def _sql_type(name: str, *, is_key: bool) -> TypeEngine[Any]:
     return mapping[name]
 
 
+def check_declared(table: str, columns: Mapping[str, str], *, key: Sequence[str]) -> None:
+    """Refuse a declared schema that lacks a key column or names an unknown type.
+
+    Checked whether or not the table exists, so a bad declaration fails on every run.
+    """
+    missing = [name for name in key if name not in columns]
+    if missing:
+        raise ConfigurationError(f"key columns {missing} are not in the declared schema of {table!r}")
+    for kind in columns.values():
+        _sql_type(kind, is_key=False)
+
+
 def create_table(
     engine: Engine,
     table: str,
@@ -45,17 +57,19 @@ def create_table(
     *,
     key: Sequence[str],
     schema: str | None,
+    checkfirst: bool = True,
 ) -> None:
     """Create ``table`` with ``columns`` (name -> type) and a primary key on ``key``.
 
     Does nothing when the table exists (it is then checked like any other target).
+
+    :param checkfirst: look for the table first (False: the caller just found none; a table
+        made since is still taken as it is).
     """
     from sqlalchemy import Column, MetaData, Table, inspect
     from sqlalchemy.exc import DBAPIError
 
-    missing = [name for name in key if name not in columns]
-    if missing:
-        raise ConfigurationError(f"key columns {missing} are not in the declared schema of {table!r}")
+    check_declared(table, columns, key=key)
     target = Table(
         table,
         MetaData(),
@@ -67,7 +81,7 @@ def create_table(
         schema=schema,
     )
     try:
-        target.create(engine, checkfirst=True)
+        target.create(engine, checkfirst=checkfirst)
     except DBAPIError:
         # Loads racing to a new table (two runs, two DAGs): another one created it between the
         # check and the CREATE ("already exists"; on PostgreSQL maybe a catalog unique violation).
