@@ -14,11 +14,11 @@ from itertools import cycle, islice
 from typing import Any
 
 import pytest
+from db_upsert_pg_types import engine_with_types
 
 pytest.importorskip("pyarrow")
 
 import pyarrow as pa
-from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from reliable_api.idempotency.db_upsert import upsert_records
@@ -105,17 +105,13 @@ KINDS = {
 @pytest.fixture
 def engine(postgres_url: str) -> Iterator[Engine]:
     """The session's PostgreSQL database, with the test's domain types."""
-    made = create_engine(postgres_url)
-    with made.begin() as connection:
-        connection.exec_driver_sql(
-            "DO $$ BEGIN "
-            "CREATE DOMAIN rapi_positive AS numeric(8, 2) CHECK (VALUE > 0); "
-            "CREATE DOMAIN rapi_mail AS text CHECK (strpos(VALUE, '@') > 0); "
-            "CREATE DOMAIN rapi_code AS varchar(4); "
-            "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
-        )
-    yield made
-    made.dispose()
+    with engine_with_types(
+        postgres_url,
+        "CREATE DOMAIN rapi_positive AS numeric(8, 2) CHECK (VALUE > 0)",
+        "CREATE DOMAIN rapi_mail AS text CHECK (strpos(VALUE, '@') > 0)",
+        "CREATE DOMAIN rapi_code AS varchar(4)",
+    ) as made:
+        yield made
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, text, types
+from db_upsert_pg_types import engine_with_types
+from sqlalchemy import inspect, text, types
 from sqlalchemy.engine import Engine
 
 from reliable_api.exceptions import ConfigurationError
@@ -80,17 +81,13 @@ def _profile(kind: Any) -> tuple[Any, ...]:
 
 @pytest.fixture
 def engine(postgres_url: str) -> Iterator[Engine]:
-    made = create_engine(postgres_url)
-    with made.begin() as connection:
-        connection.exec_driver_sql(
-            "DO $$ BEGIN "
-            "CREATE TYPE rapi_mood AS ENUM ('sad', 'content', 'overjoyed'); "
-            "CREATE DOMAIN rapi_cat_positive AS numeric(8, 2) CHECK (VALUE > 0); "
-            "CREATE DOMAIN rapi_cat_code AS varchar(4); "
-            "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
-        )
-    yield made
-    made.dispose()
+    with engine_with_types(
+        postgres_url,
+        "CREATE TYPE rapi_mood AS ENUM ('sad', 'content', 'overjoyed')",
+        "CREATE DOMAIN rapi_cat_positive AS numeric(8, 2) CHECK (VALUE > 0)",
+        "CREATE DOMAIN rapi_cat_code AS varchar(4)",
+    ) as made:
+        yield made
 
 
 @pytest.fixture
