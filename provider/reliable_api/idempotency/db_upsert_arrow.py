@@ -41,6 +41,8 @@ class ArrowBatch:
         (:mod:`~reliable_api.idempotency.db_upsert_pg_binary`), or None.
     :param table: the passed records as an Arrow table of the table's columns (output "table"),
         until the loader encodes them.
+    :param key_range: the lowest and highest key of the passed records when the key is one
+        integer column and they lie close together (:func:`dense_key_range`), else None.
     """
 
     csv: bytes
@@ -50,6 +52,7 @@ class ArrowBatch:
     suspects: list[list[str]] = field(default_factory=list)
     binary: bytes | None = None
     table: Any = None
+    key_range: tuple[int, int] | None = None
 
 
 def arrow_schema(target: Target) -> Any:
@@ -128,6 +131,25 @@ def arrow_batch(
             names += [name, f"{name} is null"]
         table = pa.table(columns, names=names)
     return ArrowBatch(write_csv(table), table.num_rows, left, repeats, suspects)
+
+
+def dense_key_range(table: Any, key: list[str], *, spread: int = 2) -> tuple[int, int] | None:
+    """(lowest, highest) key of ``table``, if its one integer key spans few values, else None.
+
+    Few: at most ``spread`` times as many values as ``table`` has rows. A unique key's table
+    holds at most one row per integer of that span, so a merge that reads the table's rows in
+    the span reads at most ``spread`` rows per record.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(key) != 1 or not table.num_rows or not pa.types.is_integer(table.schema.field(key[0]).type):
+        return None
+    bounds = pc.min_max(table[key[0]])
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is None or high - low + 1 > spread * table.num_rows:
+        return None
+    return int(low), int(high)
 
 
 def write_csv(table: Any) -> bytes:

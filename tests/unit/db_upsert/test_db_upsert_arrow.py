@@ -12,7 +12,7 @@ pytest.importorskip("pyarrow")
 from sqlalchemy import types
 from sqlalchemy.dialects import postgresql
 
-from reliable_api.idempotency.db_upsert_arrow import arrow_batch, arrow_schema
+from reliable_api.idempotency.db_upsert_arrow import arrow_batch, arrow_schema, dense_key_range
 from reliable_api.idempotency.sql_merge import Target
 
 COLUMNS: dict[str, Any] = {
@@ -153,3 +153,40 @@ def test_screen_only_gives_the_verdict() -> None:
     target = _target()
     verdict = arrow_batch(target, arrow_schema(target), *_lines([_good(1), _good(2)]), output="none")
     assert (verdict.csv, verdict.rows, verdict.doubtful, verdict.repeats) == (b"", 2, [], False)
+
+
+def _passed(ids: list[Any], target: Target | None = None) -> Any:
+    """The Arrow table of the records the screen passed (what the PostgreSQL loader encodes)."""
+    target = target or _target()
+    records = [{**_good(0), "id": i} for i in ids]
+    return arrow_batch(target, arrow_schema(target), *_lines(records), output="table").table
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        ([5, 3, 4, 7, 6], (3, 7)),  # any order: the bounds are the keys' own
+        ([0, 2, 4, 6, 8], (0, 8)),  # 9 values for 5 rows: within twice
+        ([-3, -1], (-3, -1)),
+        ([1], (1, 1)),
+    ],
+)
+def test_keys_close_together_give_their_range(ids: list[int], expected: tuple[int, int]) -> None:
+    assert dense_key_range(_passed(ids), ["id"]) == expected
+
+
+@pytest.mark.parametrize("ids", [[0, 1, 2, 10], [0, 2**62], [-(2**63), 2**63 - 1]])
+def test_keys_spread_wider_than_twice_their_number_give_none(ids: list[int]) -> None:
+    passed = _passed(ids, _target({**COLUMNS, "id": types.BigInteger()}))
+    assert passed.num_rows == len(ids)
+    assert dense_key_range(passed, ["id"]) is None
+
+
+def test_only_one_integer_key_column_has_a_range() -> None:
+    text_key = _target({"code": types.String(4), "small": types.SmallInteger()}, key=["code"])
+    records = [{"code": "a", "small": 1}, {"code": "b", "small": 2}]
+    table = arrow_batch(text_key, arrow_schema(text_key), *_lines(records), output="table").table
+    assert dense_key_range(table, ["code"]) is None
+    two_keys = _target(key=["id", "small"])
+    assert dense_key_range(_passed([1, 2], two_keys), ["id", "small"]) is None
+    assert dense_key_range(_passed([1, 2]).slice(0, 0), ["id"]) is None  # no rows passed
