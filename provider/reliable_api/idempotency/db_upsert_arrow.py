@@ -154,6 +154,24 @@ def dense_key_range(table: Any, key: list[str], *, spread: int = 2) -> tuple[int
     return int(low), int(high)
 
 
+def in_key_order(table: Any, key: list[str]) -> Any:
+    """``table`` sorted by its one integer key column, or as it is (already sorted, other keys).
+
+    A merge probes the table's key index once per staged row, in the stage's order: in key
+    order the probes walk the index and the table's pages in order instead of jumping, about
+    twice as fast for 50,000 keys drawn from 1,000,000 (ADR 0036).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(key) != 1 or table.num_rows < 2 or not pa.types.is_integer(table.schema.field(key[0]).type):
+        return table
+    keys = table[key[0]].combine_chunks()
+    if pc.all(pc.less_equal(keys.slice(0, len(keys) - 1), keys.slice(1))).as_py():
+        return table
+    return table.take(pc.sort_indices(keys))
+
+
 def write_csv(table: Any) -> bytes:
     """``table`` as CSV without a header (what ``COPY ... (FORMAT csv)`` reads)."""
     import pyarrow.csv as pcsv

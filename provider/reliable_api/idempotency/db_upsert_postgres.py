@@ -24,6 +24,7 @@ from reliable_api.idempotency.db_upsert_arrow import (
     arrow_batch,
     arrow_schema,
     dense_key_range,
+    in_key_order,
     write_csv,
 )
 from reliable_api.idempotency.db_upsert_batches import BatchOutcome
@@ -90,6 +91,8 @@ class PostgresLoader:
             return None
         table, ready.table = ready.table, None
         ready.key_range = dense_key_range(table, self.target.key)
+        if ready.key_range is None:
+            table = in_key_order(table, self.target.key)
         if self.columns is not None and (self.native or self.direct is False):
             import pyarrow as pa
 

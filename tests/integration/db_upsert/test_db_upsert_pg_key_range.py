@@ -79,8 +79,9 @@ def test_a_batch_spread_wide_is_probed_record_by_record_with_the_same_result(
     # Keys 50-59 and 1050-1059: 20 records over 1,010 values. 55 and 1055 renamed, 5000 new.
     records = [{"id": i, "name": f"n{i}"} for i in range(50, 60)]
     records += [{"id": i, "name": f"far{i}"} for i in range(1050, 1060)]
-    records[5]["name"] = records[15]["name"] = "renamed"
+    records[5]["name"] = records[15]["name"] = "renamed"  # 55 and 1055
     records.append({"id": 5000, "name": "new"})
+    random.Random(11).shuffle(records)  # merged in key order (ADR 0036): the same result
     result = upsert_records(engine, table, records, key=["id"])
     assert ranges == [None]
     assert result.counts() == {"inserted": 1, "updated": 2, "unchanged": 18, "duplicates": 0, "rejected": 0}

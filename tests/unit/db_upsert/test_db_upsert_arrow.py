@@ -12,7 +12,7 @@ pytest.importorskip("pyarrow")
 from sqlalchemy import types
 from sqlalchemy.dialects import postgresql
 
-from reliable_api.idempotency.db_upsert_arrow import arrow_batch, arrow_schema, dense_key_range
+from reliable_api.idempotency.db_upsert_arrow import arrow_batch, arrow_schema, dense_key_range, in_key_order
 from reliable_api.idempotency.sql_merge import Target
 
 COLUMNS: dict[str, Any] = {
@@ -190,3 +190,29 @@ def test_only_one_integer_key_column_has_a_range() -> None:
     two_keys = _target(key=["id", "small"])
     assert dense_key_range(_passed([1, 2], two_keys), ["id", "small"]) is None
     assert dense_key_range(_passed([1, 2]).slice(0, 0), ["id"]) is None  # no rows passed
+
+
+def test_records_are_put_in_key_order_with_their_values() -> None:
+    target = _target()
+    records = [{**_good(0), "id": i, "code": f"c{i}", "small": -i} for i in (30, 10, 40, 20)]
+    passed = arrow_batch(target, arrow_schema(target), *_lines(records), output="table").table
+    ordered = in_key_order(passed, ["id"])
+    assert ordered.column_names == passed.column_names
+    assert ordered.to_pylist() == sorted(passed.to_pylist(), key=lambda row: row["id"])
+    assert [(row["code"], row["small"]) for row in ordered.to_pylist()] == [
+        ("c10", -10),
+        ("c20", -20),
+        ("c30", -30),
+        ("c40", -40),
+    ]
+
+
+def test_records_already_in_key_order_or_without_one_integer_key_are_left_as_they_are() -> None:
+    ordered = _passed([1, 2, 2 + 10, 40])
+    assert in_key_order(ordered, ["id"]) is ordered
+    shuffled = _passed([3, 1, 2])
+    assert in_key_order(shuffled, ["id", "small"]) is shuffled
+    text_key = _target({"code": types.String(4), "small": types.SmallInteger()}, key=["code"])
+    records = [{"code": "b", "small": 1}, {"code": "a", "small": 2}]
+    table = arrow_batch(text_key, arrow_schema(text_key), *_lines(records), output="table").table
+    assert in_key_order(table, ["code"]) is table
