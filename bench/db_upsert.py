@@ -16,6 +16,7 @@ no autovacuum worker left in the bench database; `--no-settle` skips it).
 
     python bench/db_upsert.py --rows 200000 --other-rows 0
     python bench/db_upsert.py --rows 1000000 --reps 1 --other-rows 0
+    python bench/db_upsert.py --rows 1000000 --reps 1 --other-rows 0 --shuffled
     python bench/db_upsert.py --skip-postgres --other-rows 200000
 """
 
@@ -117,10 +118,12 @@ class Postgres:
         self.admin.close()
 
 
-def postgres(rows: int, reps: int, dlt_default_max: int, workdir: str, *, settle: bool = True) -> None:
+def postgres(
+    rows: int, reps: int, dlt_default_max: int, workdir: str, *, settle: bool = True, shuffled: bool = False
+) -> None:
     db = Postgres()
     try:
-        plan = scenarios(rows)
+        plan = scenarios(rows, shuffled=shuffled)
         staged = {name: stage(f"{workdir}/{i}", **spec) for i, (name, spec) in enumerate(plan.items())}
         peaks: list[float] = []
         runners: dict[str, Runner] = {
@@ -133,7 +136,8 @@ def postgres(rows: int, reps: int, dlt_default_max: int, workdir: str, *, settle
             runners["dlt default (merge)"] = DltRunner(db, plan, fast=False)
         figures: dict[tuple[str, str], list[float]] = {}
         written: dict[tuple[str, str], int] = {}
-        print(f"PostgreSQL, {rows:,} rows, load average {load_average()}")
+        arrangement = "records in a random order of ids" if shuffled else "records in id order"
+        print(f"PostgreSQL, {rows:,} rows, {arrangement}, load average {load_average()}")
         for rep in range(reps):
             order = list(runners) if rep % 2 == 0 else list(reversed(runners))
             for runner in order:
@@ -287,6 +291,11 @@ def main() -> None:
     )
     parser.add_argument("--skip-postgres", action="store_true", help="only SQLite and MariaDB")
     parser.add_argument(
+        "--shuffled",
+        action="store_true",
+        help="PostgreSQL: every runner's records in the same random order of ids, not in id order",
+    )
+    parser.add_argument(
         "--refused-only",
         type=int,
         metavar="REPS",
@@ -301,7 +310,14 @@ def main() -> None:
             finally:
                 db.close()
         elif not args.skip_postgres:
-            postgres(args.rows, args.reps, args.dlt_default_max_rows, workdir, settle=not args.no_settle)
+            postgres(
+                args.rows,
+                args.reps,
+                args.dlt_default_max_rows,
+                workdir,
+                settle=not args.no_settle,
+                shuffled=args.shuffled,
+            )
         if args.other_rows and not args.refused_only:
             other_engines(args.other_rows, args.reps, workdir)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import random
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -35,9 +36,18 @@ SCHEMA = {
 VALUES = NAMES[1:]
 
 
-def contacts(rows: int, *, changed: int = 0, new: int = 0) -> Iterator[dict[str, Any]]:
-    """``rows`` generated contacts (ids 0..rows-1), the first ``changed`` renamed, ``new`` more."""
-    for i in range(rows + new):
+def contacts(
+    rows: int, *, changed: int = 0, new: int = 0, shuffled: bool = False
+) -> Iterator[dict[str, Any]]:
+    """``rows`` generated contacts (ids 0..rows-1), the first ``changed`` renamed, ``new`` more.
+
+    :param shuffled: in a random order of ids, the same in every call with the same ``rows`` and
+        ``new`` (else in id order).
+    """
+    ids = list(range(rows + new))
+    if shuffled:
+        random.Random(rows + new).shuffle(ids)
+    for i in ids:
         yield {
             "id": i,
             "email": f"user{i}@example.com",
@@ -182,19 +192,27 @@ def sqlite_floor(path: str, table: str, rows: list[tuple[Any, ...]]) -> None:
         connection.close()
 
 
-def scenarios(rows: int) -> dict[str, dict[str, int]]:
+def scenarios(rows: int, *, shuffled: bool = False) -> dict[str, dict[str, int]]:
+    """Each scenario's :func:`contacts` arguments (``shuffled``: the records in a random order)."""
     return {
-        "first load": {"rows": rows},
-        "unchanged re-run": {"rows": rows},
-        "10% changed + 5% new": {"rows": rows, "changed": rows // 10, "new": rows // 20},
+        "first load": {"rows": rows, "shuffled": shuffled},
+        "unchanged re-run": {"rows": rows, "shuffled": shuffled},
+        "10% changed + 5% new": {
+            "rows": rows,
+            "changed": rows // 10,
+            "new": rows // 20,
+            "shuffled": shuffled,
+        },
     }
 
 
-def stage(directory: str, rows: int, changed: int = 0, new: int = 0) -> dict[str, Any]:
+def stage(
+    directory: str, rows: int, changed: int = 0, new: int = 0, shuffled: bool = False
+) -> dict[str, Any]:
     from reliable_api.staging.files import StagedWriter
 
     writer = StagedWriter(directory)
-    writer.write(contacts(rows, changed=changed, new=new))
+    writer.write(contacts(rows, changed=changed, new=new, shuffled=shuffled))
     return writer.close().to_xcom()
 
 
